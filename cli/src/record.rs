@@ -1,0 +1,267 @@
+//! `egocap record` and `egocap demo`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use egocap_core::clock::SystemClock;
+use egocap_core::frame::{FrameRef, PixelLayout, PlaneRef};
+use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
+use egocap_core::sink::{PlaintextDirSink, WriteStep, WriteStepHook};
+use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
+use egocap_core::source::y4m::Y4mSource;
+use egocap_core::source::{FrameSource, Pacing, SourceItem};
+
+#[derive(Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// `synthetic[:SEED]`, `y4m:PATH` or `camera`.
+    #[arg(long, default_value = "synthetic")]
+    pub source: String,
+    /// How much to record, in media time: `20s`, `1500ms`, `5m`.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Parent directory; segments go to OUT/<session-id>/.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 5.0)]
+    pub segment_seconds: f64,
+    /// Synthetic source size and rate.
+    #[arg(long, default_value_t = 1280)]
+    pub width: u32,
+    #[arg(long, default_value_t = 720)]
+    pub height: u32,
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    #[arg(long, default_value_t = 4_000_000)]
+    pub bitrate: u32,
+    /// Keyframe interval in frames (segments always start with one).
+    #[arg(long, default_value_t = 60)]
+    pub keyframe_interval: u32,
+    /// Display rotation written into the video track: 0, 90, 180, 270.
+    #[arg(long, default_value_t = 0)]
+    pub rotation: u16,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("not a duration: {text:?} (try 20s, 1500ms, 5m)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// What a finished recording produced.
+pub struct Recorded {
+    pub dir: PathBuf,
+    pub summary: SessionSummary,
+    pub wall: Duration,
+}
+
+pub fn open_source(args: &RecordArgs) -> Result<Box<dyn FrameSource>> {
+    let spec = args.source.as_str();
+    if spec == "camera" {
+        return open_camera();
+    }
+    if let Some(path) = spec.strip_prefix("y4m:") {
+        return Ok(Box::new(Y4mSource::open(path)?));
+    }
+    let seed = match spec.strip_prefix("synthetic") {
+        Some("") => 1,
+        Some(rest) => rest.strip_prefix(':').and_then(|s| s.parse().ok()).context("synthetic seed must be a number")?,
+        None => bail!("unknown source {spec:?}: use synthetic[:SEED], y4m:PATH or camera"),
+    };
+    let frame_count = (args.duration.as_secs_f64() * f64::from(args.fps)).ceil() as u64;
+    let config = SyntheticConfig { seed, width: args.width, height: args.height, fps: args.fps, frame_count };
+    Ok(Box::new(SyntheticSource::new(config)?))
+}
+
+#[cfg(feature = "camera")]
+fn open_camera() -> Result<Box<dyn FrameSource>> {
+    Ok(Box::new(egocap_core::source::camera::CameraSource::open_first()?))
+}
+
+#[cfg(not(feature = "camera"))]
+fn open_camera() -> Result<Box<dyn FrameSource>> {
+    Err(egocap_core::source::SourceError::CameraNotBuilt.into())
+}
+
+pub fn session_config(source: &dyn FrameSource, args: &RecordArgs) -> SessionConfig {
+    let mut config = SessionConfig {
+        frame_format: source.format(),
+        frame_clock: source.frame_clock(),
+        imu_clock: source.imu_clock(),
+        nominal_fps: source.nominal_fps(),
+        bitrate_bps: args.bitrate,
+        keyframe_interval: args.keyframe_interval,
+        segment_duration_ns: (args.segment_seconds * 1e9) as i64,
+        ..SessionConfig::default()
+    };
+    config.geometry.display_rotation_degrees = args.rotation;
+    config
+}
+
+pub fn run(args: &RecordArgs) -> Result<Recorded> {
+    let mut source = open_source(args)?;
+    let config = session_config(source.as_ref(), args);
+    let session_id = egocap_core::session::new_session_id();
+    let mut sink = PlaintextDirSink::create(&args.out, &session_id)?;
+    if let Some(hook) = kill_hook_from_env()? {
+        sink = sink.with_hook(hook);
+    }
+    let dir = sink.dir().to_path_buf();
+    let session = RecordingSession::start_with_clock(
+        config,
+        EncoderChoice::OpenH264,
+        Box::new(sink),
+        Arc::new(SystemClock),
+        session_id,
+    )?;
+    let started = Instant::now();
+    let outcome = feed(&session, source.as_mut(), args, started);
+    if !args.quiet {
+        eprintln!();
+    }
+    let summary = session.stop().context("recording failed")?;
+    outcome?;
+    Ok(Recorded { dir, summary, wall: started.elapsed() })
+}
+
+fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordArgs, started: Instant) -> Result<()> {
+    let limit_ns = i64::try_from(args.duration.as_nanos()).unwrap_or(i64::MAX);
+    let wait = source.pacing() == Pacing::PushBack;
+    let mut first_ns = None;
+    let mut last_progress = Instant::now();
+    while let Some(item) = source.next_item()? {
+        let first = *first_ns.get_or_insert(item.timestamp_ns);
+        if item.timestamp_ns - first >= limit_ns {
+            break;
+        }
+        push_item(session, &item, wait)?;
+        if !args.quiet && last_progress.elapsed() >= Duration::from_millis(500) {
+            last_progress = Instant::now();
+            print_progress(session, started);
+        }
+    }
+    if !args.quiet {
+        print_progress(session, started);
+    }
+    Ok(())
+}
+
+pub fn push_item(session: &RecordingSession, item: &SourceItem, wait: bool) -> Result<()> {
+    if !item.imu.is_empty() {
+        session.push_imu(&item.imu)?;
+    }
+    let image = &item.image;
+    let w = image.width as usize;
+    let frame = FrameRef {
+        width: image.width,
+        height: image.height,
+        layout: PixelLayout::I420,
+        planes: vec![
+            PlaneRef { data: image.y(), row_stride: w, pixel_stride: 1 },
+            PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
+            PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
+        ],
+        range: egocap_core::frame::ColourRange::Limited,
+        matrix: egocap_core::frame::ColourMatrix::Bt709,
+        timestamp_ns: item.timestamp_ns,
+    };
+    if wait {
+        session.push_frame_waiting(&frame)?;
+    } else {
+        session.push_frame(&frame)?;
+    }
+    Ok(())
+}
+
+fn print_progress(session: &RecordingSession, started: Instant) {
+    let stats = session.stats();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    eprint!(
+        "\rframes {:>6} | {:>6.1} fps | segments {:>3} | dropped {:>4}",
+        stats.frames_encoded,
+        stats.frames_encoded as f64 / secs,
+        stats.segments_written,
+        stats.frames_dropped
+    );
+}
+
+pub fn demo(out: &Path) -> Result<()> {
+    let args = RecordArgs {
+        source: "synthetic".into(),
+        duration: Duration::from_secs(12),
+        out: out.to_path_buf(),
+        segment_seconds: 5.0,
+        width: 1280,
+        height: 720,
+        fps: 30,
+        bitrate: 4_000_000,
+        keyframe_interval: 60,
+        rotation: 0,
+        quiet: false,
+    };
+    let recorded = run(&args)?;
+    report(&recorded);
+    Ok(())
+}
+
+pub fn report(recorded: &Recorded) {
+    let s = &recorded.summary;
+    println!(
+        "recorded {} frames ({} dropped) and {} IMU samples into {} segments in {:.1} s",
+        s.frames_encoded,
+        s.dropped_frames.len(),
+        s.imu_samples_written,
+        s.segments.len(),
+        recorded.wall.as_secs_f64()
+    );
+    println!("segments: {}", recorded.dir.display());
+    for segment in &s.segments {
+        println!(
+            "  {}  {:.2} s  {} frames  {} IMU samples  {} kbit/s",
+            segment.file,
+            (segment.end_ns - segment.start_ns) as f64 / 1e9,
+            segment.frame_count,
+            segment.imu_sample_count,
+            segment.video_bitrate_bps / 1000
+        );
+    }
+    if let Some(first) = s.segments.first() {
+        println!("play one:  ffplay {}", recorded.dir.join(&first.file).display());
+        println!("inspect:   ffprobe -hide_banner {}", recorded.dir.join(&first.file).display());
+    }
+}
+
+/// Test hook: `EGOCAP_TEST_KILL_AT=after_write|after_fsync|after_rename:N`
+/// kills this process with SIGKILL at that step of the N-th file written
+/// (counting from 0), so crash tests reach the instants between the steps.
+fn kill_hook_from_env() -> Result<Option<WriteStepHook>> {
+    let Ok(spec) = std::env::var("EGOCAP_TEST_KILL_AT") else { return Ok(None) };
+    let (step, index) = spec.split_once(':').unwrap_or((spec.as_str(), "0"));
+    let step = match step {
+        "after_write" => WriteStep::AfterWrite,
+        "after_fsync" => WriteStep::AfterFsync,
+        "after_rename" => WriteStep::AfterRename,
+        other => bail!("EGOCAP_TEST_KILL_AT: unknown step {other:?}"),
+    };
+    let target: usize = index.parse().context("EGOCAP_TEST_KILL_AT: file index must be a number")?;
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    Ok(Some(Box::new(move |_path, at| {
+        if at == step && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == target {
+            let me = std::process::id().to_string();
+            let _ = std::process::Command::new("kill").args(["-KILL", &me]).status();
+            std::thread::sleep(Duration::from_secs(10));
+        }
+    })))
+}

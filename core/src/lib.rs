@@ -1,0 +1,14 @@
+//! egocap core: capture, encode and segment egocentric video with its IMU
+//! stream, on the device. No FFI types here; `bindings/` wraps this API.
+
+pub mod clock;
+pub mod encoder;
+pub mod frame;
+pub mod geometry;
+pub mod imu;
+pub mod mp4;
+pub mod segment;
+pub mod segmenter;
+pub mod session;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,160 @@
+//! Where finished segments go. The segmenter hands each segment's bytes
+//! forward-only to a [`SegmentSink`], so a sink that encrypts as a stream
+//! (the sealer) fits the same slot as this plaintext directory sink.
+//!
+//! Durability: each file is written under a `.partial` name, fsynced,
+//! renamed, and the directory fsynced, so after a crash at any instant a
+//! segment is either whole under its final name or only a `.partial`
+//! leftover, which the next start removes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::segment::FinishedSegment;
+use crate::session::SessionSummary;
+
+const PARTIAL_SUFFIX: &str = ".partial";
+
+pub trait SegmentSink: Send {
+    /// Takes one finished segment; returns where it now lives.
+    fn write_segment(&mut self, segment: FinishedSegment) -> Result<PathBuf, SinkError>;
+    /// Called once when the session ends, even after a failure.
+    fn finish_session(&mut self, summary: &SessionSummary) -> Result<(), SinkError>;
+}
+
+#[derive(Debug, Error)]
+pub enum SinkError {
+    #[error("cannot create segment directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot encode the summary of {what}: {source}")]
+    Summary { what: String, source: serde_json::Error },
+}
+
+/// The steps of a durable write, for crash tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStep {
+    AfterWrite,
+    AfterFsync,
+    AfterRename,
+}
+
+/// Called at each step of each file written; tests use it to die there.
+pub type WriteStepHook = Box<dyn Fn(&Path, WriteStep) + Send>;
+
+/// Writes plaintext MP4 segments and JSON summaries into
+/// `<root>/<session_id>/`. Desktop only: on a phone, segments are sealed.
+pub struct PlaintextDirSink {
+    dir: PathBuf,
+    hook: Option<WriteStepHook>,
+}
+
+impl PlaintextDirSink {
+    /// Creates the session directory and removes leftovers of earlier
+    /// crashed sessions (`*.partial`) under `root`.
+    pub fn create(root: &Path, session_id: &str) -> Result<Self, SinkError> {
+        let dir = root.join(session_id);
+        fs::create_dir_all(&dir).map_err(|source| SinkError::CreateDir { path: dir.clone(), source })?;
+        remove_leftovers(root);
+        log::warn!("writing unencrypted segments to {}", dir.display());
+        Ok(Self { dir, hook: None })
+    }
+
+    pub fn with_hook(mut self, hook: WriteStepHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write_durably(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, SinkError> {
+        let final_path = self.dir.join(name);
+        let partial = self.dir.join(format!("{name}{PARTIAL_SUFFIX}"));
+        let write_error = |source| SinkError::Write { path: final_path.clone(), source };
+        let mut file =
+            OpenOptions::new().write(true).create(true).truncate(true).open(&partial).map_err(write_error)?;
+        file.write_all(bytes).map_err(write_error)?;
+        self.step(&final_path, WriteStep::AfterWrite);
+        file.sync_all().map_err(write_error)?;
+        drop(file);
+        self.step(&final_path, WriteStep::AfterFsync);
+        fs::rename(&partial, &final_path).map_err(write_error)?;
+        self.step(&final_path, WriteStep::AfterRename);
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(write_error)?;
+        Ok(final_path)
+    }
+
+    fn step(&self, path: &Path, step: WriteStep) {
+        if let Some(hook) = &self.hook {
+            hook(path, step);
+        }
+    }
+}
+
+impl SegmentSink for PlaintextDirSink {
+    fn write_segment(&mut self, segment: FinishedSegment) -> Result<PathBuf, SinkError> {
+        let summary_json = serde_json::to_vec_pretty(&segment.summary)
+            .map_err(|source| SinkError::Summary { what: segment.summary.file.clone(), source })?;
+        let path = self.write_durably(&segment.summary.file, &segment.mp4)?;
+        let summary_name = segment.summary.file.replace(".mp4", ".json");
+        self.write_durably(&summary_name, &summary_json)?;
+        Ok(path)
+    }
+
+    fn finish_session(&mut self, summary: &SessionSummary) -> Result<(), SinkError> {
+        let json = serde_json::to_vec_pretty(summary)
+            .map_err(|source| SinkError::Summary { what: "session".into(), source })?;
+        self.write_durably("session.json", &json).map(|_| ())
+    }
+}
+
+/// Removes `*.partial` files in `root` and its immediate subdirectories.
+fn remove_leftovers(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            remove_leftovers_in(&path);
+        }
+    }
+    remove_leftovers_in(root);
+}
+
+fn remove_leftovers_in(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == &PARTIAL_SUFFIX[1..]) {
+            match fs::remove_file(&path) {
+                Ok(()) => log::info!("removed leftover {} from an interrupted session", path.display()),
+                Err(e) => log::warn!("could not remove leftover {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftovers_of_a_crashed_session_are_removed_and_whole_files_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let old = root.path().join("old-session");
+        fs::create_dir_all(&old).unwrap();
+        fs::write(old.join("seg-000001.mp4.partial"), b"half").unwrap();
+        fs::write(old.join("seg-000000.mp4"), b"whole").unwrap();
+        let sink = PlaintextDirSink::create(root.path(), "new-session").unwrap();
+        assert!(!old.join("seg-000001.mp4.partial").exists());
+        assert!(old.join("seg-000000.mp4").exists());
+        let written = sink.write_durably("x.bin", b"abc").unwrap();
+        assert_eq!(fs::read(written).unwrap(), b"abc");
+        assert!(!sink.dir().join("x.bin.partial").exists());
+    }
+}
