@@ -42,6 +42,7 @@ impl OpenH264Encoder {
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(settings.keyframe_interval))
             .num_threads(1)
+            .debug(false)
             .vui(vui);
         let encoder =
             Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| configure_error(e.to_string()))?;

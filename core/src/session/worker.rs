@@ -41,6 +41,9 @@ pub struct PauseRecord {
     pub resumed_at_ns: Option<i64>,
 }
 
+/// One tick of the 90 kHz video track clock, rounded up.
+const MIN_FRAME_INTERVAL_NS: i64 = 11_112;
+
 pub(super) struct WorkerSetup {
     pub config: SessionConfig,
     pub session_id: String,
@@ -67,6 +70,7 @@ fn run(setup: WorkerSetup) -> SessionSummary {
     };
     if let Some(reason) = &failure {
         log::error!("session {} failed: {reason}", worker.session_id);
+        worker.salvage();
         if let Ok(mut slot) = shared.failure.lock() {
             *slot = Some(reason.clone());
         }
@@ -186,7 +190,8 @@ impl Worker {
         }
         let t = self.frame_aligner.map(timestamp_ns, arrival_ns);
         if let Some(last) = self.last_frame_ns {
-            if t <= last {
+            // Closer than one 90 kHz tick cannot be told apart in the file either.
+            if t - last < MIN_FRAME_INTERVAL_NS {
                 self.drop_frame(timestamp_ns, super::DropReason::TimestampNotIncreasing);
                 self.stats().frames_dropped_timestamp_not_increasing += 1;
                 return Ok(());
@@ -290,6 +295,22 @@ impl Worker {
     fn finish(&mut self) -> Result<(), CaptureError> {
         self.collect_queue_drops();
         self.close_open_segment(SegmentEnd::Stop).map(|_| ())
+    }
+
+    /// After a failure: writes the segments whose frames were all encoded,
+    /// without touching the encoder again. Best effort; errors are logged.
+    fn salvage(&mut self) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(last) = self.last_frame_ns {
+                self.segmenter.close(last + self.last_interval_ns, SegmentEnd::Stop);
+            }
+            self.write_ready(true)
+        }));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("could not save the segments before the failure: {e}"),
+            Err(_) => log::error!("could not save the segments before the failure: panic"),
+        }
     }
 
     fn write_ready(&mut self, everything: bool) -> Result<(), CaptureError> {

@@ -138,7 +138,7 @@ impl SyntheticSource {
             }
         }
         // A box bouncing across the picture.
-        let (box_w, box_h) = (w / 6 & !1, h / 5 & !1);
+        let (box_w, box_h) = ((w / 6) & !1, (h / 5) & !1);
         let bx = bounce(t * 7, w - box_w) & !1;
         let by = bounce(t * 5, h - box_h) & !1;
         for out in y.chunks_exact_mut(w).skip(by).take(box_h) {
@@ -363,15 +363,5 @@ mod tests {
         assert!(matches!(bad(320, 241, 30), Err(SourceError::Settings(_))));
         assert!(matches!(bad(320, 240, 0), Err(SourceError::Settings(_))));
         assert!(bad(1280, 720, 30).is_ok());
-    }
-}
-#[cfg(test)]
-mod tmp_bench {
-    #[test]
-    fn tmp_render_time() {
-        let s = super::SyntheticSource::new(super::SyntheticConfig { seed: 1, width: 1280, height: 720, fps: 30, frame_count: 1 }).unwrap();
-        let t = std::time::Instant::now();
-        for i in 0..200 { std::hint::black_box(s.render(i).unwrap()); }
-        eprintln!("RENDER {:?} per frame", t.elapsed() / 200);
     }
 }
