@@ -32,7 +32,11 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Record(args) => record::run(&args).map(|_| ()),
+        Command::Record(args) => record::run(&args).map(|recorded| {
+            if !args.quiet {
+                record::report(&recorded);
+            }
+        }),
         Command::Demo { out } => record::demo(&out),
         Command::Bench(args) => bench::run(&args),
     };

@@ -1,6 +1,9 @@
 //! The capture rules for misbehaving devices, each driven through the public
 //! session API: every rule gets its drop, its count or its typed error.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};

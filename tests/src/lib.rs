@@ -1,1 +1,75 @@
+//! Harness for the end-to-end tests: finds the `egocap` binary, runs it and
+//! the real ffmpeg/ffprobe, and reads back what a recording contains with
+//! readers written independently of `egocap-core` (barcode, CAMM), so a bug
+//! shared by writer and reader cannot hide.
+//!
+//! Every failure is an error with a message saying what to do; nothing here
+//! skips a test because a tool is missing.
 
+pub mod barcode;
+pub mod camm;
+pub mod media;
+pub mod recording;
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum HarnessError {
+    #[error("the egocap binary is not at {path}; run `cargo build -p egocap-cli` first (or set EGOCAP_BIN)")]
+    BinaryMissing { path: String },
+    #[error(
+        "`{tool}` was not found on PATH; run `sudo scripts/install-test-deps.sh` (Debian: apt-get install {package})"
+    )]
+    ToolMissing { tool: String, package: String },
+    #[error("`{command}` failed ({status}):\n{stderr}")]
+    ToolFailed { command: String, status: String, stderr: String },
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{what}: {reason}")]
+    Json { what: String, reason: String },
+    #[error("recording layout: {0}")]
+    Layout(String),
+    #[error(transparent)]
+    Camm(#[from] camm::CammError),
+}
+
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map_or_else(|| here.to_path_buf(), Path::to_path_buf)
+}
+
+/// The `egocap` binary: `$EGOCAP_BIN`, else `<workspace>/target/debug/egocap`
+/// (or under `$CARGO_TARGET_DIR` when that is set).
+pub fn egocap_bin() -> Result<PathBuf> {
+    let path = match std::env::var_os("EGOCAP_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let target =
+                std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+            target.join("debug").join(format!("egocap{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(HarnessError::BinaryMissing { path: path.display().to_string() })
+    }
+}
+
+/// Runs `egocap ARGS…` to completion; an error carries its stderr.
+pub fn run_egocap<I, S>(args: I) -> Result<std::process::Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(egocap_bin()?);
+    command.args(args);
+    tools::run_checked(&mut command)
+}

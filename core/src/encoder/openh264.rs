@@ -23,7 +23,11 @@ impl OpenH264Encoder {
             bitrate_bps: settings.bitrate_bps,
             reason,
         };
-        if settings.bitrate_bps == 0 || !(settings.frame_rate > 0.0) || settings.keyframe_interval == 0 {
+        if settings.bitrate_bps == 0
+            || settings.frame_rate.is_nan()
+            || settings.frame_rate <= 0.0
+            || settings.keyframe_interval == 0
+        {
             return Err(configure_error("bitrate, frame rate and keyframe interval must be positive".into()));
         }
         let vui = match (settings.bt709, settings.full_range) {

@@ -192,6 +192,23 @@ mod tests {
         assert_eq!(read(&vec![16u8; (w * h) as usize], w, h), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_index_round_trips_at_any_usable_size(index: u32, w in 160u32..400, h in 8u32..200) {
+            let (w, h) = (w * 2, h * 2);
+            let mut image = I420Image::grey(w, h);
+            if h >= bar_height(h) {
+                stamp(&mut image, index).unwrap();
+                proptest::prop_assert_eq!(read(image.y(), w, h), Some(index));
+            }
+        }
+
+        #[test]
+        fn read_never_panics_on_short_or_odd_input(luma: Vec<u8>, w in 0u32..2000, h in 0u32..100) {
+            let _ = read(&luma, w, h);
+        }
+    }
+
     #[test]
     fn rejects_small_pictures() {
         let mut narrow = I420Image::grey(318, 240);

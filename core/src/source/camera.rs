@@ -321,7 +321,7 @@ fn rgb_to_i420(raw: &Raw<'_>, w: usize, h: usize, order: [usize; 3]) -> Option<I
 }
 
 fn avg(a: u8, b: u8) -> u8 {
-    ((u16::from(a) + u16::from(b) + 1) / 2) as u8
+    (u16::from(a) + u16::from(b)).div_ceil(2) as u8
 }
 
 fn clamp(x: i32) -> u8 {

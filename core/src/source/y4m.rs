@@ -287,6 +287,18 @@ mod tests {
         assert!(matches!(Y4mSource::open(dir.path().join("missing.y4m")), Err(SourceError::Io { .. })));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_parser_never_panics(line in "YUV4MPEG2( [A-Z][^ ]{0,12}){0,8}") {
+            let _ = parse_header(&line);
+        }
+
+        #[test]
+        fn header_parser_never_panics_on_any_text(line: String) {
+            let _ = parse_header(&line);
+        }
+    }
+
     #[test]
     fn header_parsing_covers_the_420_variants_and_missing_fields() {
         for c in ["", " C420", " C420jpeg", " C420paldv", " C420mpeg2"] {
