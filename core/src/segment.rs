@@ -141,7 +141,9 @@ fn video_track(closed: &ClosedSegment, context: &SegmentContext) -> VideoTrack {
         .iter()
         .enumerate()
         .map(|(i, frame)| {
-            let next_decode = sorted.get(i + 1).copied().unwrap_or(end);
+            // The last sample runs to the segment end plus the reorder delay, so
+            // the media lasts until the last picture's composition time ends.
+            let next_decode = sorted.get(i + 1).copied().unwrap_or(end + delay);
             VideoSample {
                 data: frame.avcc.clone(),
                 decode_ticks: sorted[i] - delay,

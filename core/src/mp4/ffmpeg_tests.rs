@@ -185,7 +185,6 @@ fn imu_track_fixture(late_start: bool) -> ImuTrack {
 fn write(dir: &Path, name: &str, movie: &SegmentMovie) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, write_segment(movie).unwrap()).unwrap();
-    let _ = std::fs::copy(&path, format!("/tmp/mp4check/{}-{}.mp4", movie.video.rotation_degrees, movie.imu.is_some()));
     path
 }
 

@@ -220,3 +220,202 @@ pub(crate) fn imu_track(track: &ImuTrack) -> Result<TrackPlan<'_>, Mp4Error> {
         chunks: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mp4::{encode_camm_packet, write_segment, CammKind, ImuSample, VideoSample};
+
+    const SPS: [u8; 5] = [0x67, 66, 0xc0, 30, 0xda];
+    const PPS: [u8; 3] = [0x68, 0xce, 0x3c];
+
+    fn sample(decode_ticks: i64, presentation_ticks: i64, is_sync: bool) -> VideoSample {
+        VideoSample {
+            data: vec![0, 0, 0, 2, 0x65, 0x88],
+            decode_ticks,
+            presentation_ticks,
+            duration_ticks: 3000,
+            is_sync,
+        }
+    }
+
+    fn movie() -> SegmentMovie {
+        let gyro = encode_camm_packet(CammKind::Gyroscope, [0.0; 3]).to_vec();
+        SegmentMovie {
+            creation_time_unix_secs: 1_700_000_000,
+            duration_ns: 100_000_000,
+            video: VideoTrack {
+                width: 64,
+                height: 48,
+                rotation_degrees: 0,
+                sps: SPS.to_vec(),
+                pps: PPS.to_vec(),
+                samples: vec![sample(0, 0, true), sample(3000, 3000, false), sample(6000, 6000, false)],
+            },
+            imu: Some(ImuTrack {
+                samples: vec![
+                    ImuSample { time_ticks: 10, payload: gyro.clone() },
+                    ImuSample { time_ticks: 10, payload: gyro.clone() },
+                    ImuSample { time_ticks: 5_000, payload: gyro },
+                ],
+                end_ticks: 100_000,
+            }),
+        }
+    }
+
+    fn video_error(edit: impl FnOnce(&mut VideoTrack)) -> Mp4Error {
+        let mut m = movie();
+        edit(&mut m.video);
+        let segment = SegmentTiming::new(&m).unwrap_or_else(|e| panic!("{e}"));
+        video_track(&m.video, &segment).err().unwrap_or_else(|| panic!("accepted"))
+    }
+
+    fn imu_error(edit: impl FnOnce(&mut ImuTrack)) -> Mp4Error {
+        let mut track = movie().imu.unwrap_or_else(|| panic!("fixture has IMU"));
+        edit(&mut track);
+        imu_track(&track).err().unwrap_or_else(|| panic!("accepted"))
+    }
+
+    #[test]
+    fn valid_movie_gives_exact_tables_and_edits() -> Result<(), Mp4Error> {
+        let m = movie();
+        let segment = SegmentTiming::new(&m)?;
+        assert_eq!(segment.duration_movie, 900_000);
+        assert_eq!(segment.creation_time_1904, 1_700_000_000 + UNIX_EPOCH_SINCE_1904);
+        let video = video_track(&m.video, &segment)?;
+        assert_eq!(video.deltas, [3000; 3]);
+        assert_eq!(video.composition_offsets, None);
+        assert_eq!(video.sync_samples, Some(vec![1]));
+        assert_eq!(video.edits, [Edit { duration_movie: 900_000, media_time: 0 }]);
+        let imu = imu_track(m.imu.as_ref().ok_or(Mp4Error::EmptyTrack { track: "IMU" })?)?;
+        assert_eq!(imu.deltas, [0, 4_990, 95_000]);
+        assert_eq!(imu.media_duration, 99_990);
+        assert_eq!(
+            imu.edits,
+            [Edit { duration_movie: 90, media_time: -1 }, Edit { duration_movie: 899_910, media_time: 0 }]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn b_frames_get_offsets_and_an_edit_past_the_decode_delay() -> Result<(), Mp4Error> {
+        let mut m = movie();
+        // Decode order I P B: presentation 0, 6000, 3000; decoding starts one frame early.
+        m.video.samples = vec![sample(-3000, 0, true), sample(0, 6000, false), sample(3000, 3000, false)];
+        let video = video_track(&m.video, &SegmentTiming::new(&m)?)?;
+        assert_eq!(video.composition_offsets, Some(vec![3000, 6000, 0]));
+        assert_eq!(video.edits[0].media_time, 3000);
+        Ok(())
+    }
+
+    #[test]
+    fn empty_tracks_are_refused() {
+        assert_eq!(video_error(|v| v.samples.clear()), Mp4Error::EmptyTrack { track: "video" });
+        assert_eq!(imu_error(|t| t.samples.clear()), Mp4Error::EmptyTrack { track: "IMU" });
+        let mut m = movie();
+        m.video.samples.clear();
+        assert_eq!(write_segment(&m), Err(Mp4Error::EmptyTrack { track: "video" }));
+    }
+
+    #[test]
+    fn missing_or_wrong_parameter_sets_are_refused() {
+        assert_eq!(video_error(|v| v.sps.clear()), Mp4Error::MissingParameterSet { which: "SPS" });
+        assert_eq!(video_error(|v| v.sps = PPS.to_vec()), Mp4Error::MissingParameterSet { which: "SPS" });
+        assert_eq!(video_error(|v| v.pps.clear()), Mp4Error::MissingParameterSet { which: "PPS" });
+        assert_eq!(video_error(|v| v.pps = SPS.to_vec()), Mp4Error::MissingParameterSet { which: "PPS" });
+    }
+
+    #[test]
+    fn bad_geometry_is_refused() {
+        assert!(matches!(video_error(|v| v.width = 0), Mp4Error::InvalidDimensions { .. }));
+        assert!(matches!(video_error(|v| v.height = 70_000), Mp4Error::InvalidDimensions { .. }));
+        assert_eq!(video_error(|v| v.rotation_degrees = 45), Mp4Error::InvalidRotation { degrees: 45 });
+    }
+
+    #[test]
+    fn inconsistent_video_timing_is_refused() {
+        let sample_error = |e: Mp4Error| match e {
+            Mp4Error::InvalidVideoSample { index, .. } => Some(index),
+            _ => None,
+        };
+        assert_eq!(sample_error(video_error(|v| v.samples[0].is_sync = false)), Some(0));
+        assert_eq!(sample_error(video_error(|v| v.samples[1].duration_ticks = 0)), Some(1));
+        assert_eq!(sample_error(video_error(|v| v.samples[0].duration_ticks = 2999)), Some(0));
+        assert_eq!(sample_error(video_error(|v| v.samples[2].presentation_ticks = 5999)), Some(2));
+        assert_eq!(sample_error(video_error(|v| v.samples[1].data = vec![0, 0, 1, 0x41])), Some(1));
+        // Presented at the segment end (100 ms = 9000 ticks) or later.
+        assert_eq!(sample_error(video_error(|v| v.samples[2].presentation_ticks = 9000)), Some(2));
+        assert!(matches!(
+            video_error(|v| v.samples.iter_mut().for_each(|s| s.presentation_ticks += 10)),
+            Mp4Error::InvalidTiming { .. }
+        ));
+        assert!(matches!(
+            video_error(|v| {
+                for s in &mut v.samples {
+                    s.decode_ticks += 10;
+                    s.presentation_ticks += 10;
+                }
+            }),
+            Mp4Error::InvalidVideoSample { index: 0, .. }
+        ));
+        let mut m = movie();
+        m.video.samples[0].decode_ticks = i64::MIN;
+        assert!(write_segment(&m).is_err());
+        m = movie();
+        m.duration_ns = 0;
+        assert!(matches!(write_segment(&m), Err(Mp4Error::InvalidTiming { .. })));
+    }
+
+    #[test]
+    fn bad_imu_samples_are_refused() {
+        assert!(matches!(imu_error(|t| t.samples[0].time_ticks = -1), Mp4Error::InvalidImuSample { index: 0, .. }));
+        assert!(matches!(imu_error(|t| t.samples[2].time_ticks = 5), Mp4Error::InvalidImuSample { index: 1, .. }));
+        assert!(matches!(imu_error(|t| t.end_ticks = 5_000), Mp4Error::InvalidTiming { .. }));
+        assert!(matches!(imu_error(|t| t.end_ticks = i64::MAX), Mp4Error::InvalidImuSample { index: 2, .. }));
+        let mut location = encode_camm_packet(CammKind::Gyroscope, [0.0; 3]);
+        location[2] = 5;
+        assert!(matches!(
+            imu_error(|t| t.samples[1].payload = location.to_vec()),
+            Mp4Error::InvalidImuSample { index: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn written_file_is_ftyp_moov_mdat_with_every_sample_inside() -> Result<(), Mp4Error> {
+        let m = movie();
+        let bytes = write_segment(&m)?;
+        let mut kinds = Vec::new();
+        let mut rest = bytes.as_slice();
+        while let Some((size, tail)) = rest.split_first_chunk::<4>() {
+            let size = u32::from_be_bytes(*size) as usize;
+            kinds.push(String::from_utf8_lossy(&tail[..4]).into_owned());
+            rest = &rest[size..];
+        }
+        assert_eq!(kinds, ["ftyp", "moov", "mdat"]);
+        let media: usize = m.video.samples.iter().map(|s| s.data.len()).sum::<usize>() + 3 * 16;
+        // Chunks in time order: the video chunk starts at 0, the IMU chunk at 10 µs.
+        let last_imu = m.imu.as_ref().map(|t| t.samples[2].payload.clone()).unwrap_or_default();
+        assert!(bytes.ends_with(&last_imu));
+        let mdat_size = bytes.windows(4).position(|w| w == b"mdat").map(|at| bytes.len() - at + 4);
+        assert_eq!(mdat_size, Some(media + 8));
+        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"stco") && !contains(b"co64") && !contains(b"ctts"));
+        Ok(())
+    }
+
+    #[test]
+    fn wide_offsets_use_co64() -> Result<(), Mp4Error> {
+        let m = movie();
+        let segment = SegmentTiming::new(&m)?;
+        let mut tracks = vec![video_track(&m.video, &segment)?];
+        crate::mp4::layout::interleave(&mut tracks)?;
+        let header = crate::mp4::movie::MovieHeader { creation_time_1904: 0 };
+        let narrow = crate::mp4::movie::moov(&header, &tracks, 0, false)?;
+        let wide = crate::mp4::movie::moov(&header, &tracks, 1 << 33, true)?;
+        assert!(wide.windows(4).any(|w| w == b"co64"));
+        assert!(wide.windows(8).any(|w| w == (1u64 << 33).to_be_bytes()));
+        assert_eq!(wide.len(), narrow.len() + 4 * tracks[0].chunks.len());
+        assert!(crate::mp4::movie::moov(&header, &tracks, 1 << 33, false).is_err());
+        Ok(())
+    }
+}
