@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use egocap_core::clock::ClockDomain;
 use egocap_core::encoder::{OpenH264Encoder, VideoEncoder};
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig};
 use egocap_core::sink::PlaintextDirSink;
@@ -39,22 +40,43 @@ pub struct BenchArgs {
     /// A real clip (Y4M) to measure beside the synthetic one.
     #[arg(long)]
     y4m: Option<PathBuf>,
+    /// Only the memory run (the bench runs it in a child process so the
+    /// frames preloaded for throughput do not count).
+    #[arg(long, hide = true)]
+    memory_only: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.memory_only {
+        return memory(args);
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("egocap bench: {}x{}, target {} bit/s, {} usable core(s)", args.width, args.height, args.bitrate, cores);
     let synthetic = synthetic_source(args, args.frames)?;
+    let clocks = (synthetic.nominal_fps(), synthetic.imu_clock());
     let frames = preload(synthetic, args.frames)?;
-    throughput("synthetic", &frames, args)?;
+    throughput("synthetic", &frames, clocks, args)?;
     if let Some(path) = &args.y4m {
         let clip = Y4mSource::open(path)?;
+        let clocks = (clip.nominal_fps(), clip.imu_clock());
         let frames = preload(Box::new(clip), args.frames)?;
-        throughput(&format!("clip {}", path.display()), &frames, args)?;
+        throughput(&format!("clip {} at {} fps", path.display(), clocks.0), &frames, clocks, args)?;
     }
     if args.memory_minutes > 0 {
-        memory(args)?;
+        memory_in_child(args)?;
     }
+    Ok(())
+}
+
+fn memory_in_child(args: &BenchArgs) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the egocap binary")?;
+    let status = std::process::Command::new(exe)
+        .args(["bench", "--memory-only", "--memory-minutes", &args.memory_minutes.to_string()])
+        .args(["--width", &args.width.to_string(), "--height", &args.height.to_string()])
+        .args(["--bitrate", &args.bitrate.to_string()])
+        .status()
+        .context("starting the memory run")?;
+    anyhow::ensure!(status.success(), "the memory run failed: {status}");
     Ok(())
 }
 
@@ -76,7 +98,9 @@ fn preload(mut source: Box<dyn FrameSource>, count: u64) -> Result<Vec<SourceIte
     Ok(items)
 }
 
-fn throughput(label: &str, items: &[SourceItem], args: &BenchArgs) -> Result<()> {
+/// `rate`: the source's nominal frame rate and IMU clock.
+fn throughput(label: &str, items: &[SourceItem], rate: (f32, Option<ClockDomain>), args: &BenchArgs) -> Result<()> {
+    let (nominal_fps, imu_clock) = rate;
     let first = &items[0].image;
     let config = SessionConfig {
         frame_format: egocap_core::frame::FrameFormat {
@@ -87,6 +111,8 @@ fn throughput(label: &str, items: &[SourceItem], args: &BenchArgs) -> Result<()>
             matrix: egocap_core::frame::ColourMatrix::Bt709,
         },
         bitrate_bps: args.bitrate,
+        nominal_fps,
+        imu_clock,
         ..SessionConfig::default()
     };
 
