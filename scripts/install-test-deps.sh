@@ -8,10 +8,11 @@
 #   ffmpeg      ffmpeg + ffprobe: the e2e tests decode and probe our MP4s
 #   pkg-config  -sys crates locate system libraries with it
 #   libclang-dev  bindgen (via v4l2-sys-mit) for the `camera` feature (nokhwa → V4L2)
+#   g++         OpenH264 is C++ (built by the `openh264-sys2` crate)
 set -euo pipefail
 
-commands=(nasm ffmpeg ffprobe pkg-config)
-packages=(nasm ffmpeg pkg-config libclang-dev)
+commands=(nasm ffmpeg ffprobe pkg-config g++)
+packages=(nasm ffmpeg pkg-config libclang-dev g++)
 
 missing=()
 for pkg in "${packages[@]}"; do

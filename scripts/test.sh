@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs the tools the tests check our
-# output with (ffmpeg, ffprobe, nasm, ...), builds the workspace once in the
-# dev profile (dependencies optimised), then runs lints, unit tests and the
-# end-to-end tests against that one build.
+# output with (ffmpeg, ffprobe, nasm, the Kotlin compiler, ...), builds the
+# workspace once in the dev profile (dependencies optimised), then runs
+# lints, unit tests, the end-to-end tests and the Kotlin binding tests
+# against that build, and closes with one total line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +12,26 @@ bash scripts/install-test-deps.sh
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The camera source only builds with its feature: lint it too.
+cargo clippy -p egocap-core --features camera --all-targets -- -D warnings
 
 echo "== build"
 cargo build --workspace --all-targets
-export EGOCAP_BIN="$PWD/target/debug/egocap"
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+export EGOCAP_BIN="$target_dir/debug/egocap"
 
-echo "== tests"
-cargo test --workspace
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+echo "== Rust tests"
+cargo test --workspace 2>&1 | tee "$log"
+
+echo "== binding tests (Kotlin on the JVM, Swift checks)"
+bash bindings/run-tests.sh 2>&1 | tee -a "$log"
+
+# One closing line over every runner above.
+awk '
+    /^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+    /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
+    END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }
+' "$log"

@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use egocap_core::clock::ClockDomain;
 use egocap_core::encoder::{OpenH264Encoder, VideoEncoder};
+use egocap_core::frame::FrameFormat;
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig};
 use egocap_core::sink::PlaintextDirSink;
 use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
@@ -53,14 +54,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("egocap bench: {}x{}, target {} bit/s, {} usable core(s)", args.width, args.height, args.bitrate, cores);
     let synthetic = synthetic_source(args, args.frames)?;
-    let clocks = (synthetic.nominal_fps(), synthetic.imu_clock());
+    let traits = SourceTraits::of(synthetic.as_ref());
     let frames = preload(synthetic, args.frames)?;
-    throughput("synthetic", &frames, clocks, args)?;
+    throughput("synthetic", &frames, traits, args)?;
     if let Some(path) = &args.y4m {
         let clip = Y4mSource::open(path)?;
-        let clocks = (clip.nominal_fps(), clip.imu_clock());
+        let traits = SourceTraits::of(&clip);
         let frames = preload(Box::new(clip), args.frames)?;
-        throughput(&format!("clip {} at {} fps", path.display(), clocks.0), &frames, clocks, args)?;
+        throughput(&format!("clip {} at {} fps", path.display(), traits.fps), &frames, traits, args)?;
     }
     if args.memory_minutes > 0 {
         memory_in_child(args)?;
@@ -98,21 +99,26 @@ fn preload(mut source: Box<dyn FrameSource>, count: u64) -> Result<Vec<SourceIte
     Ok(items)
 }
 
-/// `rate`: the source's nominal frame rate and IMU clock.
-fn throughput(label: &str, items: &[SourceItem], rate: (f32, Option<ClockDomain>), args: &BenchArgs) -> Result<()> {
-    let (nominal_fps, imu_clock) = rate;
-    let first = &items[0].image;
+/// What a session needs to know of a source, kept after the source is consumed.
+#[derive(Clone, Copy)]
+struct SourceTraits {
+    fps: f32,
+    imu_clock: Option<ClockDomain>,
+    format: FrameFormat,
+}
+
+impl SourceTraits {
+    fn of(source: &dyn FrameSource) -> Self {
+        Self { fps: source.nominal_fps(), imu_clock: source.imu_clock(), format: source.format() }
+    }
+}
+
+fn throughput(label: &str, items: &[SourceItem], source: SourceTraits, args: &BenchArgs) -> Result<()> {
     let config = SessionConfig {
-        frame_format: egocap_core::frame::FrameFormat {
-            width: first.width,
-            height: first.height,
-            layout: egocap_core::frame::PixelLayout::I420,
-            range: egocap_core::frame::ColourRange::Limited,
-            matrix: egocap_core::frame::ColourMatrix::Bt709,
-        },
+        frame_format: source.format,
         bitrate_bps: args.bitrate,
-        nominal_fps,
-        imu_clock,
+        nominal_fps: source.fps,
+        imu_clock: source.imu_clock,
         ..SessionConfig::default()
     };
 
@@ -124,7 +130,7 @@ fn throughput(label: &str, items: &[SourceItem], rate: (f32, Option<ClockDomain>
     let session = RecordingSession::start(config, EncoderChoice::OpenH264, Box::new(sink))?;
     let started = Instant::now();
     for item in items {
-        push_item(&session, item, true)?;
+        push_item(&session, item, source.format, true)?;
     }
     let summary = session.stop()?;
     let pipeline_secs = started.elapsed().as_secs_f64();
@@ -164,6 +170,7 @@ fn memory(args: &BenchArgs) -> Result<()> {
     let fps = 30u64;
     let total = args.memory_minutes * 60 * fps;
     let mut source = synthetic_source(args, total)?;
+    let format = source.format();
     let config = SessionConfig {
         frame_format: source.format(),
         frame_clock: source.frame_clock(),
@@ -178,7 +185,7 @@ fn memory(args: &BenchArgs) -> Result<()> {
     let mut samples = Vec::new();
     let mut index = 0u64;
     while let Some(item) = source.next_item()? {
-        push_item(&session, &item, true)?;
+        push_item(&session, &item, format, true)?;
         index += 1;
         if index % (60 * fps) == 0 {
             samples.push((index / (60 * fps), resident_kib("VmRSS")?));

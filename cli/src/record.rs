@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use egocap_core::clock::SystemClock;
-use egocap_core::frame::{FrameRef, PixelLayout, PlaneRef};
+use egocap_core::frame::{FrameFormat, FrameRef, PixelLayout, PlaneRef};
+use egocap_core::imu::Rotation3;
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
 use egocap_core::sink::{PlaintextDirSink, WriteStep, WriteStepHook};
 use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
@@ -42,9 +43,23 @@ pub struct RecordArgs {
     /// Display rotation written into the video track: 0, 90, 180, 270.
     #[arg(long, default_value_t = 0)]
     pub rotation: u16,
+    /// IMU-to-camera rotation, 9 numbers row-major (e.g. `0,-1,0,1,0,0,0,0,1`).
+    #[arg(long, value_parser = parse_rotation)]
+    pub imu_to_camera: Option<Rotation3>,
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+}
+
+pub fn parse_rotation(text: &str) -> Result<Rotation3, String> {
+    let values: Vec<f64> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().map_err(|_| format!("not a number: {v:?}")))
+        .collect::<Result<_, _>>()?;
+    let [a, b, c, d, e, f, g, h, i] = values.as_slice() else {
+        return Err(format!("a rotation needs 9 numbers, got {}", values.len()));
+    };
+    Ok(Rotation3([[*a, *b, *c], [*d, *e, *f], [*g, *h, *i]]))
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -107,6 +122,7 @@ pub fn session_config(source: &dyn FrameSource, args: &RecordArgs) -> SessionCon
         ..SessionConfig::default()
     };
     config.geometry.display_rotation_degrees = args.rotation;
+    config.geometry.imu_to_camera = args.imu_to_camera;
     config
 }
 
@@ -139,6 +155,7 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
 fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordArgs, started: Instant) -> Result<()> {
     let limit_ns = i64::try_from(args.duration.as_nanos()).unwrap_or(i64::MAX);
     let wait = source.pacing() == Pacing::PushBack;
+    let format = source.format();
     let mut first_ns = None;
     let mut last_progress = Instant::now();
     while let Some(item) = source.next_item()? {
@@ -146,7 +163,7 @@ fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordA
         if item.timestamp_ns - first >= limit_ns {
             break;
         }
-        push_item(session, &item, wait)?;
+        push_item(session, &item, format, wait)?;
         if !args.quiet && last_progress.elapsed() >= Duration::from_millis(500) {
             last_progress = Instant::now();
             print_progress(session, started);
@@ -158,7 +175,8 @@ fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordA
     Ok(())
 }
 
-pub fn push_item(session: &RecordingSession, item: &SourceItem, wait: bool) -> Result<()> {
+/// Pushes one source item the way a host app would: IMU batch, then the frame.
+pub fn push_item(session: &RecordingSession, item: &SourceItem, format: FrameFormat, wait: bool) -> Result<()> {
     if !item.imu.is_empty() {
         session.push_imu(&item.imu)?;
     }
@@ -173,8 +191,8 @@ pub fn push_item(session: &RecordingSession, item: &SourceItem, wait: bool) -> R
             PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
             PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
         ],
-        range: egocap_core::frame::ColourRange::Limited,
-        matrix: egocap_core::frame::ColourMatrix::Bt709,
+        range: format.range,
+        matrix: format.matrix,
         timestamp_ns: item.timestamp_ns,
     };
     if wait {
@@ -209,6 +227,7 @@ pub fn demo(out: &Path) -> Result<()> {
         bitrate: 4_000_000,
         keyframe_interval: 60,
         rotation: 0,
+        imu_to_camera: None,
         quiet: false,
     };
     let recorded = run(&args)?;

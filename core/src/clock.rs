@@ -7,7 +7,9 @@
 //! declared clock are aligned as they are; a stream on an unknown clock is
 //! mapped by the smallest observed (arrival − timestamp) delay, which tracks
 //! the true offset to within the shortest delivery latency, and every segment
-//! it touches is marked `clock_unverified`.
+//! it touches is marked `clock_unverified`. A better estimate is slewed in
+//! (at most 1 % of the stream time that passes), never stepped, so mapped
+//! timestamps keep increasing whenever the source's do.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -86,9 +88,21 @@ pub struct StreamAligner {
 enum Mapping {
     /// Fixed offset (zero when the stream is on the reference clock).
     Fixed(i64),
-    /// Estimated: smallest (arrival − timestamp) seen so far.
-    Estimated(Option<i64>),
+    /// Estimated from the smallest (arrival − timestamp) seen so far.
+    Estimated(Option<Estimate>),
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    /// Smallest delay observed.
+    best: i64,
+    /// Offset in use; moves toward `best` by at most 1 % of elapsed stream time.
+    applied: i64,
+    last_timestamp: i64,
+}
+
+/// Slew limit: one part in this many of the elapsed stream time.
+const SLEW_DIVISOR: i64 = 100;
 
 impl StreamAligner {
     /// `reference` is the session's clock; `stream` the clock the host declared.
@@ -113,11 +127,19 @@ impl StreamAligner {
     pub fn map(&mut self, timestamp_ns: i64, arrival_ns: i64) -> i64 {
         match &mut self.mapping {
             Mapping::Fixed(offset) => timestamp_ns.saturating_add(*offset),
-            Mapping::Estimated(best) => {
+            Mapping::Estimated(state) => {
                 let delay = arrival_ns.saturating_sub(timestamp_ns);
-                let offset = best.map_or(delay, |b| b.min(delay));
-                *best = Some(offset);
-                timestamp_ns.saturating_add(offset)
+                let next = match *state {
+                    None => Estimate { best: delay, applied: delay, last_timestamp: timestamp_ns },
+                    Some(e) => {
+                        let best = e.best.min(delay);
+                        let elapsed = timestamp_ns.saturating_sub(e.last_timestamp).max(0);
+                        let applied = e.applied.saturating_sub(elapsed / SLEW_DIVISOR).max(best);
+                        Estimate { best, applied, last_timestamp: timestamp_ns.max(e.last_timestamp) }
+                    }
+                };
+                *state = Some(next);
+                timestamp_ns.saturating_add(next.applied)
             }
         }
     }
@@ -151,12 +173,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_clock_offset_is_the_smallest_delivery_delay() {
+    fn unknown_clock_offset_slews_toward_the_smallest_delivery_delay() {
+        let ms = 1_000_000;
         let mut a = StreamAligner::new(&FixedClock, ClockDomain::BootTime, ClockDomain::Unknown);
         assert!(a.is_estimated());
-        assert_eq!(a.map(100, 1_150), 1_150); // delay 1050
-        assert_eq!(a.map(200, 1_220), 1_220); // delay 1020: better estimate
-        assert_eq!(a.map(300, 1_400), 1_320); // delay 1100: keep 1020
+        // First frame: delay 100 ms is all we know.
+        assert_eq!(a.map(0, 100 * ms), 100 * ms);
+        // Then 5 ms delays: the offset moves by at most 1 % of 33 ms per frame,
+        // so mapped times keep increasing instead of jumping back 95 ms.
+        let mut last = 100 * ms;
+        for i in 1..400 {
+            let t = i * 33 * ms;
+            let mapped = a.map(t, t + 5 * ms);
+            assert!(mapped > last, "frame {i}: {mapped} after {last}");
+            last = mapped;
+        }
+        // After 13 s of stream time the 95 ms excess has been slewed out.
+        assert_eq!(a.map(400 * 33 * ms, 400 * 33 * ms + 7 * ms), 400 * 33 * ms + 5 * ms);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub struct SegmentSummary {
     pub imu_magnetometer_count: u64,
     pub frames_dropped_queue_full: u64,
     pub frames_dropped_timestamp_not_increasing: u64,
+    pub frames_dropped_paused: u64,
     pub imu_rejected_not_increasing: u64,
     pub imu_rejected_too_late: u64,
     pub imu_rejected_not_finite: u64,
@@ -54,6 +55,8 @@ pub struct SegmentSummary {
     pub width: u32,
     pub height: u32,
     pub rotation_degrees: u16,
+    /// Facing, intrinsics and the IMU-to-camera rotation applied to the CAMM track.
+    pub camera: CameraGeometry,
     pub encoder: String,
     pub target_bitrate_bps: u32,
     /// H.264 payload bits over the segment's duration.
@@ -121,7 +124,8 @@ pub fn build_segment(
     Ok(FinishedSegment { summary, mp4 })
 }
 
-fn ticks(ns: i64, timescale: u32) -> i64 {
+/// `ns` in ticks of `timescale`, rounded to nearest.
+pub fn ticks(ns: i64, timescale: u32) -> i64 {
     // Round to nearest; i128 so hours of nanoseconds cannot overflow.
     let scaled = i128::from(ns) * i128::from(timescale);
     let rounded = (scaled + 500_000_000 * i128::from(ns.signum())) / 1_000_000_000;
@@ -168,7 +172,8 @@ fn imu_track(closed: &ClosedSegment) -> ImuTrack {
         .imu
         .iter()
         .map(|s| mp4::ImuSample {
-            time_ticks: ticks(s.timestamp_ns - closed.start_ns, IMU_TIMESCALE),
+            // A sample up to half a tick before the start rounds to -1; it is at 0.
+            time_ticks: ticks(s.timestamp_ns - closed.start_ns, IMU_TIMESCALE).max(0),
             payload: camm_payload(s),
         })
         .collect();
@@ -195,6 +200,7 @@ fn summarise(
     let SegmentStats {
         frames_dropped_queue_full,
         frames_dropped_timestamp_not_increasing,
+        frames_dropped_paused,
         imu_rejected_not_increasing,
         imu_rejected_too_late,
         imu_rejected_not_finite,
@@ -224,6 +230,7 @@ fn summarise(
         imu_magnetometer_count: count_kind(ImuKind::Magnetometer),
         frames_dropped_queue_full,
         frames_dropped_timestamp_not_increasing,
+        frames_dropped_paused,
         imu_rejected_not_increasing,
         imu_rejected_too_late,
         imu_rejected_not_finite,
@@ -231,6 +238,7 @@ fn summarise(
         width: context.width,
         height: context.height,
         rotation_degrees: context.geometry.display_rotation_degrees,
+        camera: context.geometry,
         encoder: context.encoder_name.clone(),
         target_bitrate_bps: context.target_bitrate_bps,
         video_bitrate_bps: u64::try_from(i128::from(video_bytes) * 8 * 1_000_000_000 / i128::from(duration_ns))

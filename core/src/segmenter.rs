@@ -15,7 +15,8 @@ use thiserror::Error;
 
 use crate::encoder::EncodedFrame;
 use crate::imu::ImuSample;
-use crate::mp4::{annexb_to_avcc, Mp4Error};
+use crate::mp4::{annexb_to_avcc, Mp4Error, IMU_TIMESCALE};
+use crate::segment::ticks;
 
 /// What is known about a segment's video once it is closed.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct ClosedSegment {
 pub struct SegmentStats {
     pub frames_dropped_queue_full: u64,
     pub frames_dropped_timestamp_not_increasing: u64,
+    /// Pushed while the recording was paused (counted toward the next segment).
+    pub frames_dropped_paused: u64,
     pub imu_rejected_not_increasing: u64,
     pub imu_rejected_too_late: u64,
     pub imu_rejected_not_finite: u64,
@@ -56,6 +59,7 @@ impl SegmentStats {
     pub fn absorb(&mut self, other: SegmentStats) {
         self.frames_dropped_queue_full += other.frames_dropped_queue_full;
         self.frames_dropped_timestamp_not_increasing += other.frames_dropped_timestamp_not_increasing;
+        self.frames_dropped_paused += other.frames_dropped_paused;
         self.imu_rejected_not_increasing += other.imu_rejected_not_increasing;
         self.imu_rejected_too_late += other.imu_rejected_too_late;
         self.imu_rejected_not_finite += other.imu_rejected_not_finite;
@@ -158,12 +162,17 @@ impl Segmenter {
         if let Some(pps) = unit.pps.into_iter().next() {
             self.pps = Some(pps);
         }
-        let is_keyframe = frame.is_keyframe || unit.is_idr;
+        // Only an IDR can start a self-contained segment, whatever the host's
+        // keyframe flag says (MediaCodec flags non-IDR sync frames too).
+        let is_keyframe = unit.is_idr;
         let cut_due = self.wants_keyframe(frame.pts_ns);
+        let mut carried_imu = Vec::new();
         if is_keyframe && cut_due {
             if let Some(mut segment) = self.open.take() {
                 segment.end_ns = frame.pts_ns;
                 segment.end_reason = SegmentEnd::Cut;
+                // IMU that arrived ahead of this frame belongs to the next segment.
+                carried_imu = split_off_after_end(&mut segment);
                 self.waiting.push_back(segment);
             }
         }
@@ -189,7 +198,7 @@ impl Segmenter {
                     frames: vec![picture],
                     sps,
                     pps,
-                    imu: Vec::new(),
+                    imu: carried_imu,
                     stats: SegmentStats::default(),
                 });
                 self.next_sequence += 1;
@@ -202,28 +211,28 @@ impl Segmenter {
     pub fn push_imu(&mut self, samples: impl IntoIterator<Item = ImuSample>) {
         for sample in samples {
             let t = sample.timestamp_ns;
-            if self.written_up_to_ns.is_some_and(|w| t < w) {
-                self.imu_placement.after_segment_written += 1;
-                continue;
-            }
-            let in_waiting = self.waiting.iter_mut().find(|s| t >= s.start_ns && t < s.end_ns);
+            let in_waiting = self.waiting.iter_mut().find(|s| imu_offset(s, t) >= 0 && before_end(s, t));
             // The open segment's end is not known yet: it takes everything after its start.
             let target = match in_waiting {
                 Some(segment) => Some(segment),
-                None => self.open.as_mut().filter(|s| t >= s.start_ns),
+                None => self.open.as_mut().filter(|s| imu_offset(s, t) >= 0),
             };
             match target {
                 Some(segment) => segment.imu.push(sample),
+                None if self.written_up_to_ns.is_some_and(|w| t < w) => self.imu_placement.after_segment_written += 1,
                 None => self.imu_placement.outside_segments += 1,
             }
         }
     }
 
-    /// Closes the open segment at `end_ns` (pause or stop).
+    /// Closes the open segment at `end_ns` (pause or stop). IMU samples after
+    /// the end (the sensors ran on after the camera stopped) are not kept.
     pub fn close(&mut self, end_ns: i64, reason: SegmentEnd) {
         if let Some(mut segment) = self.open.take() {
             segment.end_ns = end_ns.max(segment.start_ns + 1);
             segment.end_reason = reason;
+            let after_end = split_off_after_end(&mut segment);
+            self.imu_placement.outside_segments += after_end.len() as u64;
             self.waiting.push_back(segment);
         }
     }
@@ -260,4 +269,22 @@ impl Segmenter {
     pub fn open_stats(&mut self) -> Option<&mut SegmentStats> {
         self.open.as_mut().map(|s| &mut s.stats)
     }
+}
+
+/// A sample's offset in the segment, in IMU track ticks as the file will hold it.
+fn imu_offset(segment: &ClosedSegment, t: i64) -> i64 {
+    ticks(t - segment.start_ns, IMU_TIMESCALE)
+}
+
+/// Whether a sample's tick falls before the segment's end tick: membership
+/// is decided on the rounded times the file holds, so a sample a fraction of
+/// a tick before the end never lands on the end itself.
+fn before_end(segment: &ClosedSegment, t: i64) -> bool {
+    imu_offset(segment, t) < ticks(segment.end_ns - segment.start_ns, IMU_TIMESCALE)
+}
+
+/// Removes and returns the samples at or after the segment's end.
+fn split_off_after_end(segment: &mut ClosedSegment) -> Vec<ImuSample> {
+    let keep = segment.imu.iter().take_while(|s| before_end(segment, s.timestamp_ns)).count();
+    segment.imu.split_off(keep)
 }

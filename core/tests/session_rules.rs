@@ -203,7 +203,7 @@ fn pause_closes_the_segment_and_records_the_gap() {
     assert_eq!(segments[1].summary.start_ns, 100 * FRAME_NS);
     assert_eq!(summary.pauses.len(), 1);
     assert_eq!(summary.pauses[0].reason, PauseReason::PhoneCall);
-    assert_eq!(summary.pauses[0].paused_at_ns, 10 * FRAME_NS);
+    assert_eq!(summary.pauses[0].paused_at_ns, Some(10 * FRAME_NS));
     assert_eq!(summary.pauses[0].resumed_at_ns, Some(100 * FRAME_NS));
 }
 

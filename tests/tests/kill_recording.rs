@@ -1,9 +1,10 @@
 //! A recording killed with SIGKILL at any instant leaves only whole,
 //! playable segments, and the next start ignores (and removes) leftovers.
 //!
-//! Thirty kills: a third at random instants from outside, the rest from
-//! inside at the exact steps of a durable write (after write, after fsync,
-//! after rename) through the CLI's `EGOCAP_TEST_KILL_AT` hook.
+//! Thirty kills: ten at random instants from outside (each one checked to
+//! have landed while the recorder ran), twenty from inside at the exact
+//! steps of a durable write (after write, after fsync, after rename) through
+//! the CLI's `EGOCAP_TEST_KILL_AT` hook.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const KILLS: usize = 30;
+const KILLS_AT_STEPS: usize = 20;
+const KILLS_AT_RANDOM: usize = 10;
 
-fn record_command(bin: &Path, out: &Path) -> Command {
+fn record_command(bin: &Path, out: &Path, duration: &str) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.args(["record", "--source", "synthetic:3", "--duration", "6s", "--segment-seconds", "1"])
+    cmd.args(["record", "--source", "synthetic:3", "--duration", duration, "--segment-seconds", "1"])
         .args(["--width", "320", "--height", "240", "--quiet", "--out"])
         .arg(out)
         .stdout(Stdio::null())
@@ -98,40 +100,47 @@ fn segments_survive_sigkill_at_any_instant_and_leftovers_are_ignored() {
     let mut checked = std::collections::HashSet::new();
     let mut partials_seen = 0;
 
-    for round in 0..KILLS {
-        let mut cmd = record_command(&bin, root.path());
-        let from_inside = round % 3 != 0;
-        if from_inside {
-            // Segment files and their summaries alternate: file k is segment k/2.
-            let step = steps[round % steps.len()];
-            let file_index = rng.next(8);
-            cmd.env("EGOCAP_TEST_KILL_AT", format!("{step}:{file_index}"));
-        }
-        let mut child = cmd.spawn().unwrap();
-        if !from_inside {
-            std::thread::sleep(Duration::from_millis(50 + rng.next(1500)));
-            let _ = child.kill();
-        }
-        let status = child.wait().unwrap();
-        if from_inside {
-            assert_eq!(status.signal(), Some(9), "round {round}: the hook must have killed the recorder");
-        }
-        partials_seen += files_with_suffix(root.path(), ".partial").len();
+    let check_new_segments = |checked: &mut std::collections::HashSet<PathBuf>| {
         for segment in files_with_suffix(root.path(), ".mp4") {
             if checked.insert(segment.clone()) {
                 assert_plays_whole(&segment);
             }
         }
+    };
+
+    for round in 0..KILLS_AT_STEPS {
+        // Segment files and their summaries alternate: file k is segment k/2.
+        let step = steps[round % steps.len()];
+        let file_index = rng.next(8);
+        let mut cmd = record_command(&bin, root.path(), "6s");
+        cmd.env("EGOCAP_TEST_KILL_AT", format!("{step}:{file_index}"));
+        let status = cmd.status().unwrap();
+        assert_eq!(status.signal(), Some(9), "round {round}: the hook must have killed the recorder at {step}");
+        partials_seen += files_with_suffix(root.path(), ".partial").len();
+        check_new_segments(&mut checked);
+    }
+
+    // From outside, while encoding, building or writing: a long recording
+    // (about 3 s of work) killed at a random instant in its first 2.5 s.
+    let mut landed = 0;
+    let mut attempts = 0;
+    while landed < KILLS_AT_RANDOM {
+        attempts += 1;
+        assert!(attempts <= 3 * KILLS_AT_RANDOM, "the recorder kept finishing before the kill");
+        let mut child = record_command(&bin, root.path(), "60s").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(100 + rng.next(2400)));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.signal() == Some(9) {
+            landed += 1;
+        }
+        check_new_segments(&mut checked);
     }
     assert!(partials_seen > 0, "some kills must have hit between write and rename");
 
     // A clean run after all that: it removes every leftover and records normally.
-    let status = record_command(&bin, root.path()).status().unwrap();
+    let status = record_command(&bin, root.path(), "6s").status().unwrap();
     assert!(status.success());
     assert!(files_with_suffix(root.path(), ".partial").is_empty(), "leftovers must be removed at start");
-    for segment in files_with_suffix(root.path(), ".mp4") {
-        if checked.insert(segment.clone()) {
-            assert_plays_whole(&segment);
-        }
-    }
+    check_new_segments(&mut checked);
 }

@@ -21,6 +21,13 @@ const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
 const FPS: u32 = 30;
 const SECONDS: i64 = 12;
+/// 90° about z: the device's x axis is the camera's y axis.
+const IMU_TO_CAMERA: &str = "0,-1,0,1,0,0,0,0,1";
+
+/// The same rotation, written out by hand: camera = (-y, x, z).
+fn in_camera_axes([x, y, z]: [f64; 3]) -> [f64; 3] {
+    [-y, x, z]
+}
 
 /// One recording shared by the tests of this file (recording is the slow
 /// part); made on first use.
@@ -35,6 +42,7 @@ fn recording() -> Result<&'static Recording, String> {
             let args = [
                 "--source", &source, "--duration", "12s", "--segment-seconds", "5",
                 "--width", &width, "--height", &height, "--fps", &fps, "--bitrate", "600000",
+                "--imu-to-camera", IMU_TO_CAMERA,
             ];
             Recording::record_into(&out, &args).map_err(|e| e.to_string())
         })
@@ -165,10 +173,11 @@ fn as_f32(xyz: [f64; 3]) -> [f32; 3] {
 }
 
 fn expected_packet(sample: &ImuSample) -> CammPacket {
+    let xyz = as_f32(in_camera_axes(sample.xyz));
     match sample.kind {
-        ImuKind::Gyroscope => CammPacket::Gyroscope(as_f32(sample.xyz)),
-        ImuKind::Accelerometer => CammPacket::Accelerometer(as_f32(sample.xyz)),
-        ImuKind::Magnetometer => CammPacket::MagneticField(as_f32(sample.xyz)),
+        ImuKind::Gyroscope => CammPacket::Gyroscope(xyz),
+        ImuKind::Accelerometer => CammPacket::Accelerometer(xyz),
+        ImuKind::Magnetometer => CammPacket::MagneticField(xyz),
     }
 }
 

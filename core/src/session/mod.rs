@@ -30,7 +30,7 @@ use crate::sink::{SegmentSink, SinkError};
 
 pub use worker::{DropReason, DroppedFrame, PauseRecord};
 
-/// Queue-full drops listed by timestamp, per stretch between worker wake-ups.
+/// Dropped frames listed by timestamp in the summary; more are only counted.
 const MAX_LISTED_DROPS: usize = 10_000;
 
 /// How a recording is set up. `Default` gives 1280×720 NV21 at 30 fps.
@@ -115,6 +115,9 @@ pub struct SessionSummary {
     pub stopped: ClockPair,
     pub frames_pushed: u64,
     pub frames_encoded: u64,
+    /// Every frame pushed but not recorded (frames_pushed = frames_encoded + frames_dropped).
+    pub frames_dropped: u64,
+    /// The dropped frames by timestamp and reason (the first 10 000).
     pub dropped_frames: Vec<DroppedFrame>,
     pub imu_samples_pushed: u64,
     pub imu_samples_written: u64,
@@ -170,8 +173,11 @@ struct Shared {
     frames_pushed: AtomicU64,
     frames_queued: AtomicUsize,
     frames_dropped_queue_full: AtomicU64,
-    /// Timestamps of queue-full drops, for the summary (bounded).
-    queue_full_drops: Mutex<Vec<DroppedFrame>>,
+    /// Frames dropped on the push side (queue full, paused), for the summary;
+    /// the worker drains it, so it stays small.
+    push_side_drops: Mutex<Vec<DroppedFrame>>,
+    /// Set once stop() began: pushes fail instead of queueing behind Stop.
+    stopped: AtomicBool,
     frames_encoded: AtomicU64,
     segments_written: AtomicU64,
     paused: AtomicBool,
@@ -220,7 +226,8 @@ impl RecordingSession {
             frames_pushed: AtomicU64::new(0),
             frames_queued: AtomicUsize::new(0),
             frames_dropped_queue_full: AtomicU64::new(0),
-            queue_full_drops: Mutex::new(Vec::new()),
+            push_side_drops: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
             frames_encoded: AtomicU64::new(0),
             segments_written: AtomicU64::new(0),
             paused: AtomicBool::new(false),
@@ -265,16 +272,13 @@ impl RecordingSession {
         let image = frame.to_i420()?;
         self.shared.frames_pushed.fetch_add(1, Ordering::Relaxed);
         if self.shared.paused.load(Ordering::Acquire) {
+            self.record_push_side_drop(frame.timestamp_ns, DropReason::Paused);
             return Ok(PushOutcome::DroppedPaused);
         }
         while self.shared.frames_queued.load(Ordering::Acquire) >= self.config.queue_frames {
             if !wait {
                 self.shared.frames_dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut drops) = self.shared.queue_full_drops.lock() {
-                    if drops.len() < MAX_LISTED_DROPS {
-                        drops.push(DroppedFrame { timestamp_ns: frame.timestamp_ns, reason: DropReason::QueueFull });
-                    }
-                }
+                self.record_push_side_drop(frame.timestamp_ns, DropReason::QueueFull);
                 return Ok(PushOutcome::DroppedQueueFull);
             }
             self.check_running()?;
@@ -283,9 +287,33 @@ impl RecordingSession {
         let arrival_ns = self.clock.now_ns(self.reference).unwrap_or(frame.timestamp_ns);
         self.shared.frames_queued.fetch_add(1, Ordering::AcqRel);
         let command = Command::Frame { image, timestamp_ns: frame.timestamp_ns, arrival_ns };
-        self.send(command, wait).inspect_err(|_| {
+        let sent = if wait {
+            self.commands.send(command).map_err(|_| CaptureError::Stopped)
+        } else {
+            match self.commands.try_send(command) {
+                Ok(()) => Ok(()),
+                // IMU batches filled the channel: a live frame is dropped, not an error.
+                Err(TrySendError::Full(_)) => {
+                    self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
+                    self.shared.frames_dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                    self.record_push_side_drop(frame.timestamp_ns, DropReason::QueueFull);
+                    return Ok(PushOutcome::DroppedQueueFull);
+                }
+                Err(TrySendError::Disconnected(_)) => Err(CaptureError::Stopped),
+            }
+        };
+        sent.map(|()| PushOutcome::Queued).map_err(|e| {
             self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
+            self.check_running().err().unwrap_or(e)
         })
+    }
+
+    fn record_push_side_drop(&self, timestamp_ns: i64, reason: DropReason) {
+        if let Ok(mut drops) = self.shared.push_side_drops.lock() {
+            if drops.len() < MAX_LISTED_DROPS {
+                drops.push(DroppedFrame { timestamp_ns, reason });
+            }
+        }
     }
 
     /// Pushes a batch of IMU samples (any mix of sensors, as delivered).
@@ -298,19 +326,19 @@ impl RecordingSession {
             return Ok(());
         }
         let arrival_ns = self.clock.now_ns(self.reference).unwrap_or(0);
-        self.send(Command::Imu { samples: samples.to_vec(), arrival_ns }, true).map(|_| ())
+        self.send(Command::Imu { samples: samples.to_vec(), arrival_ns })
     }
 
     /// Closes the open segment cleanly; frames pushed while paused are not recorded.
     pub fn pause(&self, reason: PauseReason) -> Result<(), CaptureError> {
         self.check_running()?;
         self.shared.paused.store(true, Ordering::Release);
-        self.send(Command::Pause(reason), true).map(|_| ())
+        self.send(Command::Pause(reason))
     }
 
     pub fn resume(&self) -> Result<(), CaptureError> {
         self.check_running()?;
-        self.send(Command::Resume, true)?;
+        self.send(Command::Resume)?;
         self.shared.paused.store(false, Ordering::Release);
         Ok(())
     }
@@ -329,6 +357,7 @@ impl RecordingSession {
     /// returns the summary. After a pipeline failure the error says why; the
     /// segments finished before it stay on disk.
     pub fn stop(&self) -> Result<SessionSummary, CaptureError> {
+        self.shared.stopped.store(true, Ordering::Release);
         let handle = self.worker.lock().map_err(|_| CaptureError::Stopped)?.take().ok_or(CaptureError::Stopped)?;
         // The worker may already have ended after a failure; a closed channel is fine then.
         let _ = self.commands.send(Command::Stop);
@@ -341,6 +370,9 @@ impl RecordingSession {
     }
 
     fn check_running(&self) -> Result<(), CaptureError> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(CaptureError::Stopped);
+        }
         if let Ok(failure) = self.shared.failure.lock() {
             if let Some(reason) = failure.as_ref() {
                 return Err(CaptureError::PipelineFailed(reason.clone()));
@@ -349,17 +381,9 @@ impl RecordingSession {
         Ok(())
     }
 
-    fn send(&self, command: Command, wait: bool) -> Result<PushOutcome, CaptureError> {
-        let result = if wait {
-            self.commands.send(command).map_err(|_| CaptureError::Stopped)
-        } else {
-            self.commands.try_send(command).map_err(|e| match e {
-                TrySendError::Full(_) => CaptureError::PipelineFailed("the command queue is full".into()),
-                TrySendError::Disconnected(_) => CaptureError::Stopped,
-            })
-        };
-        result.map_err(|e| self.check_running().err().unwrap_or(e))?;
-        Ok(PushOutcome::Queued)
+    /// Sends a control or IMU command; waits if IMU batches filled the channel.
+    fn send(&self, command: Command) -> Result<(), CaptureError> {
+        self.commands.send(command).map_err(|_| self.check_running().err().unwrap_or(CaptureError::Stopped))
     }
 }
 

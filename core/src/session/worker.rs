@@ -13,7 +13,7 @@ use crate::encoder::{EncodedFrame, VideoEncoder};
 use crate::frame::I420Image;
 use crate::imu::{ImuAdmission, ImuMerger, ImuSample, Rotation3};
 use crate::segment::{build_segment, SegmentContext, SegmentSummary};
-use crate::segmenter::{FrameGap, SegmentEnd, SegmentStats, Segmenter};
+use crate::segmenter::{ClosedSegment, FrameGap, SegmentEnd, SegmentStats, Segmenter};
 use crate::sink::SegmentSink;
 
 /// A frame that was pushed but will not appear in any segment.
@@ -36,7 +36,8 @@ pub enum DropReason {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PauseRecord {
     pub reason: PauseReason,
-    pub paused_at_ns: i64,
+    /// End of the last segment before the pause; `None` if no frame came before it.
+    pub paused_at_ns: Option<i64>,
     /// First frame after the pause; `None` if the session stopped while paused.
     pub resumed_at_ns: Option<i64>,
 }
@@ -111,9 +112,12 @@ struct Worker {
     last_frame_ns: Option<i64>,
     last_interval_ns: i64,
     paused: bool,
+    /// The next frame is the first after a pause.
+    resuming: bool,
     keyframe_needed: bool,
     queue_drops_seen: u64,
     dropped: Vec<DroppedFrame>,
+    frames_dropped_total: u64,
     pauses: Vec<PauseRecord>,
     imu_pushed: u64,
     imu_late: u64,
@@ -155,9 +159,11 @@ impl Worker {
             started,
             last_frame_ns: None,
             paused: false,
+            resuming: false,
             keyframe_needed: true,
             queue_drops_seen: 0,
             dropped: Vec::new(),
+            frames_dropped_total: 0,
             pauses: Vec::new(),
             imu_pushed: 0,
             imu_late: 0,
@@ -175,7 +181,10 @@ impl Worker {
                 }
                 Command::Imu { samples, arrival_ns } => self.on_imu(&samples, arrival_ns)?,
                 Command::Pause(reason) => self.on_pause(reason)?,
-                Command::Resume => self.paused = false,
+                Command::Resume => {
+                    self.resuming = self.paused;
+                    self.paused = false;
+                }
                 Command::Stop => break,
             }
         }
@@ -185,26 +194,33 @@ impl Worker {
     fn on_frame(&mut self, image: &I420Image, timestamp_ns: i64, arrival_ns: i64) -> Result<(), CaptureError> {
         self.collect_queue_drops();
         if self.paused {
-            self.drop_frame(timestamp_ns, super::DropReason::Paused);
+            self.drop_frame(timestamp_ns, DropReason::Paused);
+            self.stats().frames_dropped_paused += 1;
             return Ok(());
         }
         let t = self.frame_aligner.map(timestamp_ns, arrival_ns);
         if let Some(last) = self.last_frame_ns {
             // Closer than one 90 kHz tick cannot be told apart in the file either.
             if t - last < MIN_FRAME_INTERVAL_NS {
-                self.drop_frame(timestamp_ns, super::DropReason::TimestampNotIncreasing);
+                self.drop_frame(timestamp_ns, DropReason::TimestampNotIncreasing);
                 self.stats().frames_dropped_timestamp_not_increasing += 1;
                 return Ok(());
             }
-            let interval = t - last;
-            let nominal = (1e9 / f64::from(self.config.nominal_fps)) as i64;
-            if interval * 2 > nominal * 3 {
-                self.stats().gaps.push(FrameGap { after_ns: last, interval_ns: interval });
+            // The first frame after a pause is not a gap: the pause is recorded as such.
+            if !self.resuming {
+                let interval = t - last;
+                let nominal = (1e9 / f64::from(self.config.nominal_fps)) as i64;
+                if interval * 2 > nominal * 3 {
+                    self.stats().gaps.push(FrameGap { after_ns: last, interval_ns: interval });
+                }
+                self.last_interval_ns = interval;
             }
-            self.last_interval_ns = interval;
         }
-        if let Some(pause) = self.pauses.last_mut().filter(|p| p.resumed_at_ns.is_none()) {
-            pause.resumed_at_ns = Some(t);
+        if self.resuming {
+            self.resuming = false;
+            if let Some(pause) = self.pauses.last_mut() {
+                pause.resumed_at_ns = Some(t);
+            }
         }
         let force = self.keyframe_needed || self.segmenter.wants_keyframe(t);
         let encoded = self.encoder.encode(image, t, force)?;
@@ -272,7 +288,7 @@ impl Worker {
         self.paused = true;
         self.keyframe_needed = true;
         log::info!("session {} paused ({reason:?})", self.session_id);
-        self.pauses.push(PauseRecord { reason, paused_at_ns: end.unwrap_or(0), resumed_at_ns: None });
+        self.pauses.push(PauseRecord { reason, paused_at_ns: end, resumed_at_ns: None });
         Ok(())
     }
 
@@ -316,15 +332,26 @@ impl Worker {
     fn write_ready(&mut self, everything: bool) -> Result<(), CaptureError> {
         let ready =
             if everything { self.segmenter.take_all() } else { self.segmenter.take_ready(self.merger.watermark_ns()) };
+        // One segment that cannot be written must not take the others with it:
+        // write every one, then report the first failure.
+        let mut first_error = None;
         for closed in ready {
-            let end_clock = now_pair(self.clock.as_ref(), self.reference);
-            let finished = build_segment(closed, &self.context, Some(end_clock))?;
-            let summary = finished.summary.clone();
-            let path = self.sink.write_segment(finished)?;
-            log::info!("segment {} written: {} frames, {}", summary.sequence, summary.frame_count, path.display());
-            self.segments.push(summary);
-            self.shared.segments_written.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self.write_segment(closed) {
+                log::error!("session {}: {e}", self.session_id);
+                first_error.get_or_insert(e);
+            }
         }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn write_segment(&mut self, closed: ClosedSegment) -> Result<(), CaptureError> {
+        let end_clock = now_pair(self.clock.as_ref(), self.reference);
+        let finished = build_segment(closed, &self.context, Some(end_clock))?;
+        let summary = finished.summary.clone();
+        let path = self.sink.write_segment(finished)?;
+        log::info!("segment {} written: {} frames, {}", summary.sequence, summary.frame_count, path.display());
+        self.segments.push(summary);
+        self.shared.segments_written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -336,7 +363,10 @@ impl Worker {
     }
 
     fn drop_frame(&mut self, timestamp_ns: i64, reason: super::DropReason) {
-        self.dropped.push(DroppedFrame { timestamp_ns, reason });
+        self.frames_dropped_total += 1;
+        if self.dropped.len() < super::MAX_LISTED_DROPS {
+            self.dropped.push(DroppedFrame { timestamp_ns, reason });
+        }
     }
 
     fn collect_queue_drops(&mut self) {
@@ -344,8 +374,15 @@ impl Worker {
         let new = total - self.queue_drops_seen;
         self.queue_drops_seen = total;
         self.stats().frames_dropped_queue_full += new;
-        if let Ok(mut drops) = self.shared.queue_full_drops.lock() {
-            self.dropped.extend(drops.drain(..));
+        let pushed_side: Vec<DroppedFrame> = match self.shared.push_side_drops.lock() {
+            Ok(mut drops) => drops.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for drop in pushed_side {
+            if drop.reason == DropReason::Paused {
+                self.stats().frames_dropped_paused += 1;
+            }
+            self.drop_frame(drop.timestamp_ns, drop.reason);
         }
     }
 
@@ -358,6 +395,7 @@ impl Worker {
             stopped: now_pair(self.clock.as_ref(), self.reference),
             frames_pushed: self.shared.frames_pushed.load(Ordering::Relaxed),
             frames_encoded: self.shared.frames_encoded.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped_total,
             dropped_frames: self.dropped.clone(),
             imu_samples_pushed: self.imu_pushed,
             imu_samples_written: imu_written,

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Binding tests that run on this (Linux) machine:
+#   1. install the Kotlin compiler, JNA, clang and tree-sitter-swift (idempotent);
+#   2. build the library and generate the Kotlin/Swift bindings (generate.sh);
+#   3. compile and run the Kotlin tests against the real library through JNA
+#      (they print "N passed, N failed" and exit non-zero on failure);
+#   4. Swift, without a Swift compiler: the C header compiles with clang,
+#      the generated Swift and our XCTest file parse with tree-sitter-swift.
+#      The XCTest suite itself runs only on a Mac (see tests/swift/).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+
+"$here/install-tools.sh"
+EGOCAP_FFI_FEATURES=fault-injection "$here/generate.sh"
+
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+tools="${EGOCAP_TOOLS_DIR:-$target_dir/tools}"
+kotlin="$tools/kotlin/node_modules/kotlin-compiler"
+jna=/usr/share/java/jna.jar
+out="$target_dir/bindings"
+
+echo "== Kotlin tests"
+mkdir -p "$out/kotlin-test"
+"$kotlin/bin/kotlinc" -nowarn -cp "$jna" \
+    "$out/kotlin/uniffi/egocap_ffi/egocap_ffi.kt" "$here"/tests/kotlin/*.kt \
+    -d "$out/kotlin-test/tests.jar"
+java -Djna.library.path="$target_dir/debug" \
+    -cp "$out/kotlin-test/tests.jar:$jna:$kotlin/lib/kotlin-stdlib.jar" \
+    egocap.tests.EgocapTestsKt
+
+echo "== Swift checks (no Swift compiler here; XCTest runs on a Mac)"
+echo '#include "egocap_ffiFFI.h"' |
+    clang -fsyntax-only -Wall -Wextra -Werror -std=c11 -I "$out/swift" -x c -
+echo "swift: egocap_ffiFFI.h compiles with clang -fsyntax-only"
+node "$here/check-swift.js" "$tools/swift/node_modules" \
+    "$out/kotlin/uniffi/egocap_ffi/egocap_ffi.kt" "$out/swift/egocap_ffi.swift" "$here"/tests/swift/*.swift

@@ -1,0 +1,107 @@
+//! The recording session the app drives: start → push frames and IMU →
+//! pause/resume → stop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use egocap_core::clock::SystemClock;
+use egocap_core::frame::FrameFormat;
+use egocap_core::session::{self as core, EncoderChoice, LiveStats, PauseReason, PushOutcome, SessionSummary};
+use egocap_core::sink::{PlaintextDirSink, SegmentSink};
+
+use crate::config::SessionConfig;
+use crate::encoder::{HostEncoder, VideoEncoder};
+use crate::error::EgocapError;
+use crate::events::{EventReportingSink, EventSink};
+use crate::frame::Frame;
+use crate::imu::ImuSample;
+
+/// One recording. Thread-safe: frames may come from the camera thread and
+/// IMU samples from the sensor thread at the same time.
+#[derive(uniffi::Object)]
+pub struct RecordingSession {
+    inner: core::RecordingSession,
+    format: FrameFormat,
+    segment_dir: PathBuf,
+}
+
+#[uniffi::export]
+impl RecordingSession {
+    /// Starts recording into `<output_dir>/<session id>/` (plaintext MP4
+    /// segments for now; sealed segments come with the sealer). `encoder`
+    /// is the host's hardware encoder, or `null` for the built-in OpenH264.
+    /// Validates the configuration now, so bad settings fail here.
+    #[uniffi::constructor]
+    pub fn start(
+        config: SessionConfig,
+        output_dir: String,
+        encoder: Option<Arc<dyn VideoEncoder>>,
+        events: Option<Arc<dyn EventSink>>,
+    ) -> Result<Arc<Self>, EgocapError> {
+        let config: core::SessionConfig = config.into();
+        let format = config.frame_format;
+        let session_id = core::new_session_id();
+        let plaintext =
+            PlaintextDirSink::create(Path::new(&output_dir), &session_id).map_err(core::CaptureError::from)?;
+        let segment_dir = plaintext.dir().to_path_buf();
+        let sink: Box<dyn SegmentSink> = match events {
+            Some(events) => Box::new(EventReportingSink { inner: Box::new(plaintext), events }),
+            None => Box::new(plaintext),
+        };
+        let encoder = match encoder {
+            Some(host) => EncoderChoice::Host(Box::new(HostEncoder(host))),
+            None => EncoderChoice::OpenH264,
+        };
+        let inner = core::RecordingSession::start_with_clock(config, encoder, sink, Arc::new(SystemClock), session_id)?;
+        Ok(Arc::new(Self { inner, format, segment_dir }))
+    }
+
+    /// 128 random bits as hex; says nothing about the device.
+    pub fn session_id(&self) -> String {
+        self.inner.session_id().to_owned()
+    }
+
+    /// Where this session's segments and summaries are written.
+    pub fn segment_dir(&self) -> String {
+        self.segment_dir.display().to_string()
+    }
+
+    /// Pushes a live camera frame: copied once, queued, and dropped (and
+    /// counted) when the encoder is behind. Never blocks for long.
+    pub fn push_frame(&self, frame: Frame) -> Result<PushOutcome, EgocapError> {
+        Ok(self.inner.push_frame(&frame.as_core(self.format))?)
+    }
+
+    /// Pushes a frame from a file or generator: waits for room instead of
+    /// dropping. Blocking: call from a background thread.
+    pub fn push_frame_waiting(&self, frame: Frame) -> Result<PushOutcome, EgocapError> {
+        Ok(self.inner.push_frame_waiting(&frame.as_core(self.format))?)
+    }
+
+    /// Pushes a batch of IMU samples (any mix of sensors, as delivered).
+    pub fn push_imu(&self, samples: Vec<ImuSample>) -> Result<(), EgocapError> {
+        let samples: Vec<_> = samples.into_iter().map(Into::into).collect();
+        Ok(self.inner.push_imu(&samples)?)
+    }
+
+    /// Closes the open segment; frames pushed while paused are not recorded.
+    pub fn pause(&self, reason: PauseReason) -> Result<(), EgocapError> {
+        Ok(self.inner.pause(reason)?)
+    }
+
+    pub fn resume(&self) -> Result<(), EgocapError> {
+        Ok(self.inner.resume()?)
+    }
+
+    pub fn stats(&self) -> LiveStats {
+        self.inner.stats()
+    }
+
+    /// Finishes the recording and returns its summary. Blocking (it waits
+    /// for the last segment to be encoded and written): call from a
+    /// background thread. After a pipeline failure it throws
+    /// `PipelineFailed`; segments finished before the failure stay on disk.
+    pub fn stop(&self) -> Result<SessionSummary, EgocapError> {
+        Ok(self.inner.stop()?)
+    }
+}

@@ -1,0 +1,48 @@
+// A tiny test runner: plain `main`, no JUnit, so the tests need only the
+// Kotlin stdlib, JNA and the generated bindings on the class path.
+
+package egocap.tests
+
+class AssertionFailed(message: String) : Exception(message)
+
+fun check(condition: Boolean, message: () -> String) {
+    if (!condition) throw AssertionFailed(message())
+}
+
+fun <T> checkEquals(expected: T, actual: T, what: String) {
+    if (expected != actual) throw AssertionFailed("$what: expected $expected, got $actual")
+}
+
+inline fun <reified E : Throwable> assertThrows(what: String, block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionFailed("$what: expected ${E::class.simpleName}, got ${e::class.qualifiedName}: ${e.message}")
+    }
+    throw AssertionFailed("$what: expected ${E::class.simpleName}, nothing was thrown")
+}
+
+class TestRun {
+    private var passed = 0
+    private var failed = 0
+
+    fun test(name: String, body: () -> Unit) {
+        val started = System.nanoTime()
+        try {
+            body()
+            passed++
+            println("ok   $name (${(System.nanoTime() - started) / 1_000_000} ms)")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: ${e::class.simpleName}: ${e.message}")
+            e.printStackTrace(System.out)
+        }
+    }
+
+    /** Prints the summary line and returns the process exit code. */
+    fun finish(): Int {
+        println("$passed passed, $failed failed")
+        return if (failed == 0 && passed > 0) 0 else 1
+    }
+}

@@ -1,0 +1,205 @@
+// XCTest suite for the Swift bindings. NOT RUN on the Linux CI machine
+// (there is no Swift toolchain there); CI only checks that this file and
+// the generated Swift parse (tree-sitter-swift) and that the C header
+// compiles. To run on a Mac:
+//
+//   bindings/generate.sh            # builds libegocap_ffi.dylib, writes target/bindings/swift/
+//   mkdir -p /tmp/egocap-swift && cd /tmp/egocap-swift
+//   # Package.swift: a system library target `egocap_ffiFFI` with the generated
+//   # header and module map, a target `egocap_ffi` with egocap_ffi.swift linking
+//   # libegocap_ffi (linkerSettings: .unsafeFlags(["-L<repo>/target/debug"])),
+//   # and a test target with this file.
+//   swift test
+//
+// The tests mirror bindings/tests/kotlin/EgocapTests.kt.
+
+import Foundation
+import XCTest
+
+@testable import egocap_ffi
+
+final class CollectingLogSink: LogSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [LogRecord] = []
+
+    func log(record: LogRecord) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        records.append(record)
+    }
+
+    var messages: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return records.map { $0.message }
+    }
+}
+
+final class CollectingEventSink: EventSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var segments: [(SegmentSummary, String)] = []
+    private(set) var finished: SessionSummary?
+
+    func segmentWritten(segment: SegmentSummary, path: String) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        segments.append((segment, path))
+    }
+
+    func sessionFinished(summary: SessionSummary) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        finished = summary
+    }
+}
+
+struct HostEncoderDied: Error {}
+
+/// A VideoToolbox stand-in that fails on its third frame.
+final class DyingEncoder: VideoEncoder, @unchecked Sendable {
+    private(set) var frames = 0
+
+    func name() throws -> String { "dying test encoder" }
+
+    func encode(image: I420Image, ptsNs: Int64, forceKeyframe: Bool) throws -> [EncodedFrame] {
+        frames += 1
+        if frames == 3 { throw HostEncoderDied() }
+        return []
+    }
+
+    func flush() throws -> [EncodedFrame] { [] }
+}
+
+final class EgocapTests: XCTestCase {
+    let frameIntervalNs: Int64 = 33_333_333
+
+    func tempDir() throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("egocap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url.path
+    }
+
+    func config(width: UInt32, height: UInt32) -> SessionConfig {
+        var config = defaultSessionConfig()
+        // iOS hands out bi-planar NV12 stamped with the host clock.
+        config.frameFormat = FrameFormat(width: width, height: height, layout: .nv12, range: .limited, matrix: .bt709)
+        config.frameClock = .hostMonotonic
+        config.imuClock = .hostMonotonic
+        config.segmentDurationNs = 1_000_000_000
+        return config
+    }
+
+    /// An NV12 frame as CVPixelBuffer planes: Y and interleaved CbCr, rows padded to 64 bytes.
+    func nv12Frame(width: Int, height: Int, index: Int, timestampNs: Int64) -> Frame {
+        let stride = (width + 63) / 64 * 64
+        var y = Data(count: stride * height)
+        var uv = Data(count: stride * height / 2)
+        for row in 0..<height {
+            for col in 0..<width { y[row * stride + col] = UInt8((col + row + index * 4) & 0xff) }
+        }
+        for row in 0..<height / 2 {
+            for col in 0..<width / 2 {
+                uv[row * stride + 2 * col] = UInt8(128 + (row + index) % 32)
+                uv[row * stride + 2 * col + 1] = UInt8(128 - (col + index) % 32)
+            }
+        }
+        return Frame(
+            planes: [
+                Plane(data: y, rowStride: UInt32(stride), pixelStride: 1),
+                Plane(data: uv, rowStride: UInt32(stride), pixelStride: 2),
+            ],
+            timestampNs: timestampNs
+        )
+    }
+
+    func testRecordsNv12FramesWithImuIntoSegments() throws {
+        let logs = CollectingLogSink()
+        try installLogSink(sink: logs, maxLevel: .debug)
+        let events = CollectingEventSink()
+        let session = try RecordingSession.start(
+            config: config(width: 320, height: 240), outputDir: try tempDir(), encoder: nil, events: events)
+        let base: Int64 = 1_000_000_000
+        for i in 0..<60 {
+            let t = base + Int64(i) * frameIntervalNs
+            XCTAssertEqual(try session.pushFrameWaiting(frame: nv12Frame(width: 320, height: 240, index: i, timestampNs: t)), .queued)
+            try session.pushImu(samples: [
+                ImuSample(timestampNs: t, kind: .gyroscope, x: 0.01, y: -0.02, z: 0.03),
+                ImuSample(timestampNs: t + 1_000, kind: .accelerometer, x: 0.1, y: 9.81, z: 0.2),
+            ])
+        }
+        let summary = try session.stop()
+        XCTAssertEqual(summary.framesEncoded, 60)
+        XCTAssertNil(summary.failure)
+        XCTAssertGreaterThanOrEqual(summary.segments.count, 2)
+        XCTAssertGreaterThan(summary.imuSamplesWritten, 0)
+        XCTAssertEqual(events.segments.map { $0.0.file }, summary.segments.map { $0.file })
+        XCTAssertEqual(events.finished?.sessionId, summary.sessionId)
+        for (_, path) in events.segments {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path))
+        }
+        XCTAssertTrue(logs.messages.contains { $0.contains("recording session \(session.sessionId()) started") })
+    }
+
+    func testBadFrameIsATypedError() throws {
+        let session = try RecordingSession.start(
+            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
+        var frame = nv12Frame(width: 64, height: 64, index: 0, timestampNs: 1_000)
+        frame.planes[0].data = Data(count: 100)
+        XCTAssertThrowsError(try session.pushFrame(frame: frame)) { error in
+            guard case EgocapError.InvalidFrame(let reason) = error else {
+                return XCTFail("expected InvalidFrame, got \(error)")
+            }
+            XCTAssertTrue(reason.contains("plane 0"))
+        }
+        _ = try session.stop()
+    }
+
+    func testBadSettingsAreTypedErrors() throws {
+        var bad = config(width: 64, height: 64)
+        bad.segmentDurationNs = 0
+        XCTAssertThrowsError(try RecordingSession.start(config: bad, outputDir: try tempDir(), encoder: nil, events: nil)) {
+            guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
+        }
+        var rotated = config(width: 64, height: 64)
+        rotated.geometry.displayRotationDegrees = 45
+        XCTAssertThrowsError(try RecordingSession.start(config: rotated, outputDir: try tempDir(), encoder: nil, events: nil)) {
+            guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
+        }
+    }
+
+    func testThrowingLogSinkDoesNotCrash() throws {
+        final class ThrowingSink: LogSink, @unchecked Sendable {
+            func log(record: LogRecord) throws { throw HostEncoderDied() }
+        }
+        try installLogSink(sink: ThrowingSink(), maxLevel: .trace)
+        defer { removeLogSink() }
+        let session = try RecordingSession.start(
+            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
+        for i in 0..<5 {
+            _ = try session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: 1_000_000 + Int64(i) * frameIntervalNs))
+        }
+        XCTAssertEqual(try session.stop().framesEncoded, 5)
+    }
+
+    func testFailingHostEncoderEndsTheSessionWithATypedError() throws {
+        let encoder = DyingEncoder()
+        let session = try RecordingSession.start(
+            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: encoder, events: nil)
+        for i in 0..<3 {
+            _ = try? session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: 1_000_000 + Int64(i) * frameIntervalNs))
+        }
+        XCTAssertThrowsError(try session.stop()) {
+            guard case EgocapError.PipelineFailed = $0 else { return XCTFail("got \($0)") }
+        }
+        XCTAssertEqual(encoder.frames, 3)
+    }
+
+    func testStoppingTwiceIsATypedError() throws {
+        let session = try RecordingSession.start(
+            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
+        _ = try session.stop()
+        XCTAssertThrowsError(try session.stop()) {
+            guard case EgocapError.Stopped = $0 else { return XCTFail("got \($0)") }
+        }
+    }
+}
