@@ -75,9 +75,12 @@ pub struct FrameFormat {
     pub matrix: ColourMatrix,
 }
 
+/// Largest accepted width or height (8K is 7680).
+pub const MAX_SIDE: usize = 8192;
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FrameError {
-    #[error("frame size {width}x{height} is not usable: width and height must be even and at least 16")]
+    #[error("frame size {width}x{height} is not usable: width and height must be even, 16 to 8192")]
     BadDimensions { width: u32, height: u32 },
     #[error("frame layout {layout:?} needs {expected} planes, got {got}")]
     PlaneCount { layout: PixelLayout, expected: &'static str, got: usize },
@@ -148,7 +151,9 @@ impl FrameRef<'_> {
     /// Checks dimensions, plane count, strides and buffer sizes.
     pub fn validate(&self) -> Result<(), FrameError> {
         let (w, h) = (self.width as usize, self.height as usize);
-        if self.width % 2 != 0 || self.height % 2 != 0 || w < 16 || h < 16 {
+        // The upper bound keeps every size product below 2^31, so the stride
+        // arithmetic below cannot overflow even on 32-bit Android.
+        if self.width % 2 != 0 || self.height % 2 != 0 || w < 16 || h < 16 || w > MAX_SIDE || h > MAX_SIDE {
             return Err(FrameError::BadDimensions { width: self.width, height: self.height });
         }
         let expected = match (self.layout, self.planes.len()) {
@@ -178,8 +183,9 @@ impl FrameRef<'_> {
                 return Err(FrameError::RowStrideTooSmall { plane: index, row_stride: plane.row_stride, row_bytes });
             }
             // The last row need not be padded to the full stride (Android
-            // often ends the buffer right after the last sample).
-            let needed = (plane_h - 1) * plane.row_stride + row_bytes;
+            // often ends the buffer right after the last sample). A host's
+            // row stride is untrusted: saturate rather than wrap.
+            let needed = (plane_h - 1).saturating_mul(plane.row_stride).saturating_add(row_bytes);
             if plane.data.len() < needed {
                 return Err(FrameError::BufferTooSmall { plane: index, got: plane.data.len(), needed });
             }

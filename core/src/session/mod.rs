@@ -30,6 +30,9 @@ use crate::sink::{SegmentSink, SinkError};
 
 pub use worker::{DropReason, DroppedFrame, PauseRecord};
 
+/// Frames that may wait for the worker, at most (a few seconds of video).
+pub const MAX_QUEUE_FRAMES: usize = 120;
+
 /// Dropped frames listed by timestamp in the summary; more are only counted.
 const MAX_LISTED_DROPS: usize = 10_000;
 
@@ -184,6 +187,14 @@ struct Shared {
     failure: Mutex<Option<String>>,
 }
 
+/// A recording in progress.
+///
+/// Threading: `push_frame` never blocks for long (a copy and a queue slot).
+/// `push_imu`, `pause` and `resume` wait only when 1 024 commands are
+/// already queued (the worker is stuck). `start` sets up the encoder and the
+/// output directory, and `stop` — also run when the session is dropped —
+/// drains the queue, encodes and writes the last segment: call both from a
+/// background thread, never the UI thread.
 pub struct RecordingSession {
     config: SessionConfig,
     session_id: String,
@@ -402,8 +413,16 @@ impl Drop for RecordingSession {
 fn validate(config: &SessionConfig) -> Result<(), CaptureError> {
     config.geometry.validate()?;
     let f = config.frame_format;
-    if f.width % 2 != 0 || f.height % 2 != 0 || f.width < 16 || f.height < 16 {
+    let max = crate::frame::MAX_SIDE as u32;
+    if f.width % 2 != 0 || f.height % 2 != 0 || f.width < 16 || f.height < 16 || f.width > max || f.height > max {
         return Err(FrameError::BadDimensions { width: f.width, height: f.height }.into());
+    }
+    // Each queued frame is a full picture: the queue is the memory budget.
+    if config.queue_frames > MAX_QUEUE_FRAMES {
+        return Err(CaptureError::Settings(format!(
+            "queue of {} frames is too large (at most {MAX_QUEUE_FRAMES})",
+            config.queue_frames
+        )));
     }
     let positive = config.nominal_fps > 0.0
         && config.nominal_fps.is_finite()
