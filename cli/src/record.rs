@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use egocap_core::clock::SystemClock;
-use egocap_core::frame::{FrameFormat, FrameRef, PixelLayout, PlaneRef};
+use egocap_core::frame::FrameFormat;
 use egocap_core::imu::Rotation3;
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
 use egocap_core::sink::{PlaintextDirSink, WriteStep, WriteStepHook};
@@ -180,21 +180,7 @@ pub fn push_item(session: &RecordingSession, item: &SourceItem, format: FrameFor
     if !item.imu.is_empty() {
         session.push_imu(&item.imu)?;
     }
-    let image = &item.image;
-    let w = image.width as usize;
-    let frame = FrameRef {
-        width: image.width,
-        height: image.height,
-        layout: PixelLayout::I420,
-        planes: vec![
-            PlaneRef { data: image.y(), row_stride: w, pixel_stride: 1 },
-            PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
-            PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
-        ],
-        range: format.range,
-        matrix: format.matrix,
-        timestamp_ns: item.timestamp_ns,
-    };
+    let frame = item.image.as_frame(item.timestamp_ns, format.range, format.matrix);
     if wait {
         session.push_frame_waiting(&frame)?;
     } else {

@@ -128,6 +128,24 @@ impl I420Image {
         &self.data[l + l / 4..]
     }
 
+    /// This picture as a frame to push, as a host with planar buffers would.
+    pub fn as_frame(&self, timestamp_ns: i64, range: ColourRange, matrix: ColourMatrix) -> FrameRef<'_> {
+        let w = self.width as usize;
+        FrameRef {
+            width: self.width,
+            height: self.height,
+            layout: PixelLayout::I420,
+            planes: vec![
+                PlaneRef { data: self.y(), row_stride: w, pixel_stride: 1 },
+                PlaneRef { data: self.u(), row_stride: w / 2, pixel_stride: 1 },
+                PlaneRef { data: self.v(), row_stride: w / 2, pixel_stride: 1 },
+            ],
+            range,
+            matrix,
+            timestamp_ns,
+        }
+    }
+
     /// Mutable Y, U and V planes at once.
     pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
         let l = self.luma_len();

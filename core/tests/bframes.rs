@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use egocap_core::encoder::{EncodedFrame, EncoderError, VideoEncoder};
-use egocap_core::frame::{ColourMatrix, ColourRange, FrameFormat, FrameRef, I420Image, PixelLayout, PlaneRef};
+use egocap_core::frame::{ColourMatrix, ColourRange, FrameFormat, I420Image, PixelLayout};
 use egocap_core::segment::FinishedSegment;
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
 use egocap_core::sink::{SegmentSink, SinkError};
@@ -177,22 +177,8 @@ fn b_frame_stream_keeps_presentation_order_and_timestamps_and_cuts_at_idrs() {
     let encoder = ReplayEncoder { units: units.clone(), next: 0, inputs: 0 };
     let session = RecordingSession::start(config, EncoderChoice::Host(Box::new(encoder)), Box::new(sink)).unwrap();
     let image = I420Image::grey(W, H);
-    let w = W as usize;
     for i in 0..FRAMES as i64 {
-        let frame = FrameRef {
-            width: W,
-            height: H,
-            layout: PixelLayout::I420,
-            planes: vec![
-                PlaneRef { data: image.y(), row_stride: w, pixel_stride: 1 },
-                PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
-                PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
-            ],
-            range: ColourRange::Limited,
-            matrix: ColourMatrix::Bt709,
-            timestamp_ns: timestamp(i),
-        };
-        session.push_frame_waiting(&frame).unwrap();
+        session.push_frame_waiting(&image.as_frame(timestamp(i), ColourRange::Limited, ColourMatrix::Bt709)).unwrap();
     }
     let summary = session.stop().unwrap();
     assert_eq!(summary.frames_encoded as usize, FRAMES);

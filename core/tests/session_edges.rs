@@ -11,69 +11,20 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use egocap_core::clock::{Clock, ClockDomain};
-use egocap_core::frame::{ColourMatrix, ColourRange, FrameFormat, FrameRef, I420Image, PixelLayout, PlaneRef};
 use egocap_core::imu::{ImuKind, ImuSample};
 use egocap_core::segment::FinishedSegment;
 use egocap_core::session::{
-    CaptureError, DropReason, EncoderChoice, PauseReason, PushOutcome, RecordingSession, SessionConfig, SessionSummary,
+    CaptureError, DropReason, EncoderChoice, PauseReason, PushOutcome, RecordingSession, SessionSummary,
 };
 use egocap_core::sink::{SegmentSink, SinkError};
 
-const W: u32 = 64;
-const H: u32 = 48;
-const F: i64 = 33_333_333;
-const MS: i64 = 1_000_000;
+mod support;
 
-#[derive(Clone, Default)]
-struct MemorySink(Arc<Mutex<Vec<FinishedSegment>>>);
-
-impl SegmentSink for MemorySink {
-    fn write_segment(&mut self, segment: FinishedSegment) -> Result<PathBuf, SinkError> {
-        let name = PathBuf::from(&segment.summary.file);
-        self.0.lock().unwrap().push(segment);
-        Ok(name)
-    }
-    fn finish_session(&mut self, _summary: &SessionSummary) -> Result<(), SinkError> {
-        Ok(())
-    }
-}
-
-fn config() -> SessionConfig {
-    SessionConfig {
-        frame_format: FrameFormat {
-            width: W,
-            height: H,
-            layout: PixelLayout::I420,
-            range: ColourRange::Limited,
-            matrix: ColourMatrix::Bt709,
-        },
-        segment_duration_ns: 1_000_000_000,
-        ..SessionConfig::default()
-    }
-}
+use support::{config, push, MemorySink, F, MS};
 
 fn start() -> (RecordingSession, MemorySink) {
     let sink = MemorySink::default();
     (RecordingSession::start(config(), EncoderChoice::OpenH264, Box::new(sink.clone())).unwrap(), sink)
-}
-
-fn push(session: &RecordingSession, t: i64) -> Result<PushOutcome, CaptureError> {
-    let image = I420Image::grey(W, H);
-    let w = W as usize;
-    let frame = FrameRef {
-        width: W,
-        height: H,
-        layout: PixelLayout::I420,
-        planes: vec![
-            PlaneRef { data: image.y(), row_stride: w, pixel_stride: 1 },
-            PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
-            PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
-        ],
-        range: ColourRange::Limited,
-        matrix: ColourMatrix::Bt709,
-        timestamp_ns: t,
-    };
-    session.push_frame_waiting(&frame)
 }
 
 fn gyro(t: i64) -> ImuSample {

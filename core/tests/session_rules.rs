@@ -4,75 +4,27 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use egocap_core::clock::{Clock, ClockDomain};
 use egocap_core::encoder::{EncodedFrame, EncoderError, OpenH264Encoder, VideoEncoder};
-use egocap_core::frame::{ColourMatrix, ColourRange, FrameFormat, FrameRef, I420Image, PixelLayout, PlaneRef};
+use egocap_core::frame::{ColourMatrix, ColourRange, FrameRef, I420Image, PixelLayout, PlaneRef};
 use egocap_core::imu::{ImuKind, ImuSample};
-use egocap_core::segment::FinishedSegment;
 use egocap_core::session::{
-    CaptureError, DropReason, EncoderChoice, PauseReason, PushOutcome, RecordingSession, SessionConfig, SessionSummary,
+    CaptureError, DropReason, EncoderChoice, PauseReason, PushOutcome, RecordingSession, SessionConfig,
 };
-use egocap_core::sink::{SegmentSink, SinkError};
 
-const W: u32 = 64;
-const H: u32 = 48;
-const FRAME_NS: i64 = 33_333_333;
+mod support;
 
-/// Keeps segments in memory so tests can look at them.
-#[derive(Clone, Default)]
-struct MemorySink(Arc<Mutex<Vec<FinishedSegment>>>);
+use support::{config, push_image as push, MemorySink, H, W};
 
-impl SegmentSink for MemorySink {
-    fn write_segment(&mut self, segment: FinishedSegment) -> Result<PathBuf, SinkError> {
-        let name = PathBuf::from(&segment.summary.file);
-        self.0.lock().unwrap().push(segment);
-        Ok(name)
-    }
-    fn finish_session(&mut self, _summary: &SessionSummary) -> Result<(), SinkError> {
-        Ok(())
-    }
-}
-
-fn config() -> SessionConfig {
-    SessionConfig {
-        frame_format: FrameFormat {
-            width: W,
-            height: H,
-            layout: PixelLayout::I420,
-            range: ColourRange::Limited,
-            matrix: ColourMatrix::Bt709,
-        },
-        segment_duration_ns: 1_000_000_000,
-        ..SessionConfig::default()
-    }
-}
+const FRAME_NS: i64 = support::F;
 
 fn start(config: SessionConfig) -> (RecordingSession, MemorySink) {
     let sink = MemorySink::default();
     let session = RecordingSession::start(config, EncoderChoice::OpenH264, Box::new(sink.clone())).unwrap();
     (session, sink)
-}
-
-fn push(session: &RecordingSession, image: &I420Image, t: i64) -> Result<PushOutcome, CaptureError> {
-    let w = image.width as usize;
-    let frame = FrameRef {
-        width: image.width,
-        height: image.height,
-        layout: PixelLayout::I420,
-        planes: vec![
-            PlaneRef { data: image.y(), row_stride: w, pixel_stride: 1 },
-            PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
-            PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
-        ],
-        range: ColourRange::Limited,
-        matrix: ColourMatrix::Bt709,
-        timestamp_ns: t,
-    };
-    session.push_frame_waiting(&frame)
 }
 
 fn frames(session: &RecordingSession, from: i64, count: i64) {
@@ -236,23 +188,7 @@ fn a_full_queue_drops_live_frames_and_counts_them() {
     let encoder = EncoderChoice::Host(Box::new(GatedEncoder { inner, gate }));
     let session = RecordingSession::start(config, encoder, Box::new(sink.clone())).unwrap();
     let image = I420Image::grey(W, H);
-    let w = W as usize;
-    let live = |t| {
-        let frame = FrameRef {
-            width: W,
-            height: H,
-            layout: PixelLayout::I420,
-            planes: vec![
-                PlaneRef { data: image.y(), row_stride: w, pixel_stride: 1 },
-                PlaneRef { data: image.u(), row_stride: w / 2, pixel_stride: 1 },
-                PlaneRef { data: image.v(), row_stride: w / 2, pixel_stride: 1 },
-            ],
-            range: ColourRange::Limited,
-            matrix: ColourMatrix::Bt709,
-            timestamp_ns: t,
-        };
-        session.push_frame(&frame).unwrap()
-    };
+    let live = |t| session.push_frame(&image.as_frame(t, ColourRange::Limited, ColourMatrix::Bt709)).unwrap();
     // The worker takes frame 0 and blocks in the encoder; frames 1 and 2
     // fill the queue; at most one more may fit while the worker dequeues.
     let outcomes: Vec<PushOutcome> = (0..10).map(|i| live(i * FRAME_NS)).collect();

@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 
-use egocap_core::frame::{FrameRef, PixelLayout, PlaneRef};
 use egocap_core::session::{DropReason, EncoderChoice, PushOutcome, RecordingSession, SessionConfig};
 use egocap_core::sink::PlaintextDirSink;
 use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
@@ -45,20 +44,7 @@ fn frames_dropped_at_a_full_queue_are_exactly_the_ones_missing_from_the_segments
     let mut dropped_here = HashSet::new();
     for (index, item) in items.iter().enumerate() {
         session.push_imu(&item.imu).unwrap();
-        let w = W as usize;
-        let frame = FrameRef {
-            width: W,
-            height: H,
-            layout: PixelLayout::I420,
-            planes: vec![
-                PlaneRef { data: item.image.y(), row_stride: w, pixel_stride: 1 },
-                PlaneRef { data: item.image.u(), row_stride: w / 2, pixel_stride: 1 },
-                PlaneRef { data: item.image.v(), row_stride: w / 2, pixel_stride: 1 },
-            ],
-            range: source.format().range,
-            matrix: source.format().matrix,
-            timestamp_ns: item.timestamp_ns,
-        };
+        let frame = item.image.as_frame(item.timestamp_ns, source.format().range, source.format().matrix);
         if session.push_frame(&frame).unwrap() == PushOutcome::DroppedQueueFull {
             dropped_here.insert(index as u64);
         }
