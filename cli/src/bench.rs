@@ -187,7 +187,7 @@ fn memory(args: &BenchArgs) -> Result<()> {
     while let Some(item) = source.next_item()? {
         push_item(&session, &item, format, true)?;
         index += 1;
-        if index % (60 * fps) == 0 {
+        if index.is_multiple_of(60 * fps) {
             samples.push((index / (60 * fps), resident_kib("VmRSS")?));
         }
     }

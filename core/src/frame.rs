@@ -171,7 +171,13 @@ impl FrameRef<'_> {
         let (w, h) = (self.width as usize, self.height as usize);
         // The upper bound keeps every size product below 2^31, so the stride
         // arithmetic below cannot overflow even on 32-bit Android.
-        if self.width % 2 != 0 || self.height % 2 != 0 || w < 16 || h < 16 || w > MAX_SIDE || h > MAX_SIDE {
+        if !self.width.is_multiple_of(2)
+            || !self.height.is_multiple_of(2)
+            || w < 16
+            || h < 16
+            || w > MAX_SIDE
+            || h > MAX_SIDE
+        {
             return Err(FrameError::BadDimensions { width: self.width, height: self.height });
         }
         let expected = match (self.layout, self.planes.len()) {

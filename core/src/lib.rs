@@ -1,6 +1,7 @@
 //! egocap core: capture, encode and segment egocentric video with its IMU
 //! stream, on the device. No FFI types here; `bindings/` wraps this API.
 
+pub mod blur;
 pub mod clock;
 pub mod encoder;
 pub mod frame;

@@ -414,7 +414,13 @@ fn validate(config: &SessionConfig) -> Result<(), CaptureError> {
     config.geometry.validate()?;
     let f = config.frame_format;
     let max = crate::frame::MAX_SIDE as u32;
-    if f.width % 2 != 0 || f.height % 2 != 0 || f.width < 16 || f.height < 16 || f.width > max || f.height > max {
+    if !f.width.is_multiple_of(2)
+        || !f.height.is_multiple_of(2)
+        || f.width < 16
+        || f.height < 16
+        || f.width > max
+        || f.height > max
+    {
         return Err(FrameError::BadDimensions { width: f.width, height: f.height }.into());
     }
     // Each queued frame is a full picture: the queue is the memory budget.

@@ -73,7 +73,7 @@ pub fn stamp(image: &mut I420Image, index: u32) -> Result<(), BarcodeError> {
         return Err(BarcodeError::TooShort { height, bar_h });
     }
     let needed = width as usize * height as usize * 3 / 2;
-    if image.data.len() != needed || width % 2 != 0 || height % 2 != 0 {
+    if image.data.len() != needed || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
         return Err(BarcodeError::BadBuffer { width, height, got: image.data.len(), needed });
     }
 

@@ -62,7 +62,11 @@ impl SyntheticSource {
     /// barcode) and 16 tall, 1..=300 fps (so the jitter never reorders frames).
     pub fn new(config: SyntheticConfig) -> Result<Self, SourceError> {
         let SyntheticConfig { width, height, fps, .. } = config;
-        if width % 2 != 0 || height % 2 != 0 || width < barcode::MIN_WIDTH || height < barcode::bar_height(height) {
+        if !width.is_multiple_of(2)
+            || !height.is_multiple_of(2)
+            || width < barcode::MIN_WIDTH
+            || height < barcode::bar_height(height)
+        {
             return Err(SourceError::Settings(format!(
                 "synthetic frames must have even dimensions, at least {}x16; got {width}x{height}",
                 barcode::MIN_WIDTH

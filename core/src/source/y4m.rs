@@ -161,7 +161,13 @@ fn parse_header(line: &str) -> Result<Header, String> {
     let width = width.ok_or("the header has no width (W)")?;
     let height = height.ok_or("the header has no height (H)")?;
     let (fps_num, fps_den) = rate.ok_or("the header has no frame rate (F)")?;
-    if width < 16 || height < 16 || width % 2 != 0 || height % 2 != 0 || width > 16384 || height > 16384 {
+    if width < 16
+        || height < 16
+        || !width.is_multiple_of(2)
+        || !height.is_multiple_of(2)
+        || width > 16384
+        || height > 16384
+    {
         return Err(format!("frame size {width}x{height} is not usable (even, 16..=16384)"));
     }
     // Y4M does not say which matrix; follow the usual convention of HD

