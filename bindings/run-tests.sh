@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Binding tests that run on this (Linux) machine:
-#   1. install the Kotlin compiler, JNA, clang and tree-sitter-swift (idempotent);
-#   2. build the library and generate the Kotlin/Swift bindings (generate.sh);
+#   1. install ffprobe (scripts/install-test-deps.sh), java, node, the Kotlin
+#      compiler, JNA, clang and tree-sitter-swift (idempotent);
+#   2. build the library with the test-only `fault-injection` exports and
+#      generate the Kotlin/Swift bindings (generate.sh);
 #   3. compile and run the Kotlin tests against the real library through JNA
 #      (they print "N passed, N failed" and exit non-zero on failure);
 #   4. Swift, without a Swift compiler: the C header compiles with clang,
@@ -13,11 +15,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 cd "$root"
 
-"$here/install-tools.sh"
-EGOCAP_FFI_FEATURES=fault-injection "$here/generate.sh"
+bash "$root/scripts/install-test-deps.sh"
+bash "$here/install-tools.sh"
+EGOCAP_FFI_FEATURES=fault-injection bash "$here/generate.sh"
+. "$here/paths.sh"
 
-target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-tools="${EGOCAP_TOOLS_DIR:-$target_dir/tools}"
 kotlin="$tools/kotlin/node_modules/kotlin-compiler"
 jna=/usr/share/java/jna.jar
 out="$target_dir/bindings"

@@ -17,6 +17,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The camera source only builds with its feature: lint it too.
 cargo clippy -p egocap-core --features camera --all-targets -- -D warnings
+# The bindings' test-only exports (debug builds only) must lint too.
+cargo clippy -p egocap-ffi --features fault-injection --all-targets -- -D warnings
 
 echo "== build"
 cargo build --workspace --all-targets

@@ -7,7 +7,7 @@ use egocap_core::frame::{ColourMatrix, ColourRange, FrameFormat, PixelLayout};
 use egocap_core::geometry::{CameraFacing, CameraGeometry, CameraIntrinsics};
 use egocap_core::session as core;
 
-use crate::error::EgocapError;
+use crate::error::{guarded, EgocapError};
 
 /// How the chroma samples of a 4:2:0 frame are laid out.
 #[uniffi::remote(Enum)]
@@ -77,7 +77,12 @@ pub struct EncoderSettings {
 }
 
 /// Rotates IMU vectors into camera axes. Crosses as nine values, row-major;
-/// any other count is an `InvalidSettings` error.
+/// any other count is an `InvalidSettings` error. The check runs while the
+/// argument is lifted, so it returns the typed error (UniFFI hands a lift
+/// error of the function's own error type back as that error, uniffi_core
+/// 0.32 `LowerReturn for Result`): every export taking a config therefore
+/// returns a `Result`. A separate input record would avoid this, but the
+/// same `CameraGeometry` also comes back in `SegmentSummary.camera`.
 type Rotation3 = egocap_core::imu::Rotation3;
 
 uniffi::custom_type!(Rotation3, Vec<f64>, {
@@ -115,7 +120,8 @@ pub struct SessionConfig {
     pub bitrate_bps: u32,
     pub keyframe_interval: u32,
     pub segment_duration_ns: i64,
-    /// Frames that may wait for the encoder before live pushes start dropping.
+    /// Frames that may wait for the encoder before live pushes start
+    /// dropping, 1 to 120 (each is a full picture in memory).
     pub queue_frames: u32,
     pub imu_reorder_window_ns: i64,
     pub imu_max_lag_ns: i64,
@@ -127,10 +133,12 @@ pub fn default_session_config() -> SessionConfig {
     core::SessionConfig::default().into()
 }
 
-/// The settings a host [`crate::VideoEncoder`] must encode with for `config`.
+/// The settings a host [`crate::VideoEncoder`] must encode with for
+/// `config`. A `Result` like every call taking a config: a bad
+/// `imu_to_camera` is an `InvalidSettings` error here too.
 #[uniffi::export]
-pub fn encoder_settings(config: SessionConfig) -> EncoderSettings {
-    core::encoder_settings(&config.into())
+pub fn encoder_settings(config: SessionConfig) -> Result<EncoderSettings, EgocapError> {
+    guarded(|| Ok(core::encoder_settings(&config.into())))
 }
 
 impl From<core::SessionConfig> for SessionConfig {

@@ -1,6 +1,9 @@
 //! The one error the app sees. Core errors fold into a few cases an app can
 //! act on; the message says what failed, never pixel data or secrets.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use egocap_core::session::CaptureError;
 
 /// Thrown by every fallible call (Kotlin `EgocapException`, Swift `EgocapError`).
@@ -29,20 +32,45 @@ pub enum EgocapError {
     /// A host callback threw an exception that is not an `EgocapError`.
     #[error("host callback failed: {reason}")]
     Callback { reason: String },
+    /// A bug in the library: the call panicked on the caller's thread. The
+    /// app keeps running; a session the call touched may be unusable.
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
 }
 
-/// The one place core errors become FFI errors.
+/// Runs one exported call, turning a panic on the caller's thread into
+/// [`EgocapError::Internal`] (UniFFI would otherwise throw its untyped
+/// `InternalException`). Every exported function that does work goes
+/// through here; panics on our worker threads are caught by the core.
+pub(crate) fn guarded<T>(call: impl FnOnce() -> Result<T, EgocapError>) -> Result<T, EgocapError> {
+    // AssertUnwindSafe: after a panic the caller gets an error and any
+    // session state it touched is behind the core's own poisoning checks.
+    catch_unwind(AssertUnwindSafe(call))
+        .unwrap_or_else(|payload| Err(EgocapError::Internal { reason: panic_message(&*payload) }))
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("panic: {text}")
+}
+
+/// The one place core errors become FFI errors. The reason is the core's
+/// message without the prefix the FFI case's own message already says.
 impl From<CaptureError> for EgocapError {
     fn from(error: CaptureError) -> Self {
-        let reason = error.to_string();
         match error {
-            CaptureError::Frame(_) | CaptureError::FormatChanged { .. } => Self::InvalidFrame { reason },
-            CaptureError::Geometry(_) | CaptureError::Settings(_) => Self::InvalidSettings { reason },
-            CaptureError::Encoder(_) => Self::Encoder { reason },
-            CaptureError::Sink(_) => Self::Storage { reason },
-            CaptureError::Segment(_) | CaptureError::Build(_) | CaptureError::PipelineFailed(_) => {
-                Self::PipelineFailed { reason }
-            }
+            CaptureError::Frame(e) => Self::InvalidFrame { reason: e.to_string() },
+            e @ CaptureError::FormatChanged { .. } => Self::InvalidFrame { reason: e.to_string() },
+            e @ CaptureError::Geometry(_) => Self::InvalidSettings { reason: e.to_string() },
+            CaptureError::Settings(reason) => Self::InvalidSettings { reason },
+            CaptureError::Encoder(e) => Self::Encoder { reason: e.to_string() },
+            e @ CaptureError::Sink(_) => Self::Storage { reason: e.to_string() },
+            e @ (CaptureError::Segment(_) | CaptureError::Build(_)) => Self::PipelineFailed { reason: e.to_string() },
+            CaptureError::PipelineFailed(reason) => Self::PipelineFailed { reason },
             CaptureError::Stopped => Self::Stopped,
         }
     }
@@ -52,5 +80,28 @@ impl From<CaptureError> for EgocapError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for EgocapError {
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Callback { reason: error.reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egocap_core::frame::FrameError;
+
+    use super::*;
+
+    #[test]
+    fn messages_say_their_prefix_once() {
+        let frame: EgocapError = CaptureError::Frame(FrameError::BadDimensions { width: 3, height: 3 }).into();
+        assert_eq!(frame.to_string().matches("invalid frame").count(), 1, "{frame}");
+        let failed: EgocapError = CaptureError::PipelineFailed("encoder panicked".into()).into();
+        assert_eq!(failed.to_string(), "recording failed: encoder panicked");
+        let settings: EgocapError = CaptureError::Settings("queue too large".into()).into();
+        assert_eq!(settings.to_string(), "invalid settings: queue too large");
+    }
+
+    #[test]
+    fn a_panic_in_a_guarded_call_is_an_internal_error() {
+        let result: Result<(), _> = guarded(|| panic!("boom"));
+        assert!(matches!(result, Err(EgocapError::Internal { reason }) if reason == "panic: boom"));
     }
 }

@@ -54,3 +54,10 @@ impl VideoEncoder for PanickingEncoder {
         Ok(flushed.into_iter().map(Into::into).collect())
     }
 }
+
+/// Panics on the caller's thread inside a guarded call, as a bug in an
+/// exported function would: the app must get a typed `Internal` error.
+#[uniffi::export]
+pub fn fault_injection_panic_on_calling_thread() -> Result<(), EgocapError> {
+    crate::error::guarded(|| panic!("injected panic on the calling thread"))
+}

@@ -1,7 +1,7 @@
 //! Frames cross the FFI as one byte buffer per plane plus its strides: a
 //! few large copies per frame, never one call per row.
 
-use egocap_core::frame::{FrameFormat, FrameRef, PlaneRef};
+use egocap_core::frame::{FrameFormat, FrameRef, PixelLayout, PlaneRef};
 use egocap_core::session::PushOutcome;
 
 use crate::bulk_bytes::BulkBytes;
@@ -17,10 +17,17 @@ pub struct Plane {
     pub pixel_stride: u32,
 }
 
-/// A frame in the session's format. Planes: I420 `[Y, U, V]`; NV12/NV21
-/// `[Y, UV]` or Android's three-plane view `[Y, U, V]` with pixel stride 2.
+/// One camera frame as it arrived. Its size and layout must match the
+/// session's `frame_format`; a frame of another size (the camera switched
+/// resolution) is an `InvalidFrame` error, never cropped or padded. Planes:
+/// I420 `[Y, U, V]`; NV12/NV21 `[Y, UV]` or Android's three-plane view
+/// `[Y, U, V]` with pixel stride 2.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Frame {
+    /// Android `ImageProxy.width`, iOS `CVPixelBufferGetWidth`.
+    pub width: u32,
+    pub height: u32,
+    pub layout: PixelLayout,
     pub planes: Vec<Plane>,
     /// Capture time, nanoseconds on the declared frame clock.
     pub timestamp_ns: i64,
@@ -37,12 +44,15 @@ pub enum PushOutcome {
 }
 
 impl Frame {
-    /// Borrows this frame as the core's view, in the session's `format`.
+    /// Borrows this frame as the core's view. Range and matrix are not
+    /// per-frame facts a camera API reports, so they come from the
+    /// session's `format`; size and layout are the frame's own, so the
+    /// core can reject a frame that does not match.
     pub(crate) fn as_core(&self, format: FrameFormat) -> FrameRef<'_> {
         FrameRef {
-            width: format.width,
-            height: format.height,
-            layout: format.layout,
+            width: self.width,
+            height: self.height,
+            layout: self.layout,
             planes: self
                 .planes
                 .iter()

@@ -4,11 +4,21 @@
 //! foreign traits ([`VideoEncoder`], [`LogSink`], [`EventSink`]). No
 //! capture logic lives here.
 //!
-//! Threading: every call blocks its caller only briefly except
-//! [`RecordingSession::stop`], which waits for the last segment to be
-//! encoded and written; apps call it from a background thread (Kotlin:
-//! `Dispatchers.IO`, Swift: a `Task.detached` or a serial queue). Foreign
-//! trait methods run on the library's worker thread and must return quickly.
+//! Threading: `RecordingSession::start` (encoder and directory set-up),
+//! `stop` (waits for the last segment to be encoded and written) and
+//! releasing a session that was never stopped (which stops it) block; apps
+//! call them from a background thread (Kotlin: `Dispatchers.IO`, Swift: a
+//! `Task.detached` or a serial queue). Pushes return quickly. Foreign trait
+//! methods run on the library's worker thread and must return quickly.
+//!
+//! Errors: every call that does work returns `Result<_, EgocapError>` and
+//! runs inside [`error::guarded`], so even a panic on the caller's thread
+//! reaches the app as a typed `EgocapError::Internal`.
+
+// The test-only exports make the library panic on purpose: they must never
+// ship. A release build (no debug assertions) with them refuses to compile.
+#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+compile_error!("the `fault-injection` feature is for debug test builds only, never a release");
 
 uniffi::setup_scaffolding!();
 
@@ -22,6 +32,7 @@ mod fault_injection;
 mod frame;
 mod imu;
 mod logging;
+mod push_cost;
 mod session;
 mod summary;
 
@@ -33,4 +44,5 @@ pub use events::EventSink;
 pub use frame::{Frame, Plane};
 pub use imu::ImuSample;
 pub use logging::{LogLevel, LogRecord, LogSink};
+pub use push_cost::PushCost;
 pub use session::RecordingSession;

@@ -1,9 +1,9 @@
 //! Forwards the library's `log` records to the host (Logcat, OSLog).
 
 use std::cell::Cell;
-use std::sync::{Arc, Once, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::error::EgocapError;
+use crate::error::{guarded, EgocapError};
 
 /// Receives log records. Called on whichever thread logged (often the
 /// library's worker): write the line and return. An exception thrown here
@@ -31,20 +31,24 @@ pub struct LogRecord {
 }
 
 /// Sends records at `max_level` and above to `sink`, replacing any sink
-/// installed before.
+/// installed before. Fails with `InvalidSettings`, on this and every later
+/// call, when another `log` logger owns the process.
 #[uniffi::export]
 pub fn install_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) -> Result<(), EgocapError> {
-    static REGISTER: Once = Once::new();
-    let mut registered = Ok(());
-    REGISTER.call_once(|| registered = log::set_logger(&FORWARDER));
-    registered.map_err(|_| EgocapError::InvalidSettings {
-        reason: "another logger is already installed in this process".into(),
-    })?;
-    if let Ok(mut slot) = SINK.write() {
-        *slot = Some(sink);
-    }
-    log::set_max_level(max_level.into());
-    Ok(())
+    // `log` takes one logger per process, once; remember whether it is ours.
+    static OURS: OnceLock<bool> = OnceLock::new();
+    guarded(|| {
+        if !*OURS.get_or_init(|| log::set_logger(&FORWARDER).is_ok()) {
+            return Err(EgocapError::InvalidSettings {
+                reason: "another logger is already installed in this process".into(),
+            });
+        }
+        if let Ok(mut slot) = SINK.write() {
+            *slot = Some(sink);
+        }
+        log::set_max_level(max_level.into());
+        Ok(())
+    })
 }
 
 /// Stops forwarding log records.

@@ -11,13 +11,17 @@ use egocap_core::sink::{PlaintextDirSink, SegmentSink};
 
 use crate::config::SessionConfig;
 use crate::encoder::{HostEncoder, VideoEncoder};
-use crate::error::EgocapError;
+use crate::error::{guarded, EgocapError};
 use crate::events::{EventReportingSink, EventSink};
 use crate::frame::Frame;
 use crate::imu::ImuSample;
 
 /// One recording. Thread-safe: frames may come from the camera thread and
 /// IMU samples from the sensor thread at the same time.
+///
+/// Blocking calls: `start`, `stop`, and releasing a session that was not
+/// stopped (Kotlin `close()` or its cleaner after GC, Swift `deinit`), which
+/// stops it and waits for the last segment. Call them off the UI thread.
 #[derive(uniffi::Object)]
 pub struct RecordingSession {
     inner: core::RecordingSession,
@@ -31,6 +35,8 @@ impl RecordingSession {
     /// segments for now; sealed segments come with the sealer). `encoder`
     /// is the host's hardware encoder, or `null` for the built-in OpenH264.
     /// Validates the configuration now, so bad settings fail here.
+    /// Blocking (creates the directory and sets up the encoder): call from
+    /// a background thread.
     #[uniffi::constructor]
     pub fn start(
         config: SessionConfig,
@@ -38,22 +44,25 @@ impl RecordingSession {
         encoder: Option<Arc<dyn VideoEncoder>>,
         events: Option<Arc<dyn EventSink>>,
     ) -> Result<Arc<Self>, EgocapError> {
-        let config: core::SessionConfig = config.into();
-        let format = config.frame_format;
-        let session_id = core::new_session_id();
-        let plaintext =
-            PlaintextDirSink::create(Path::new(&output_dir), &session_id).map_err(core::CaptureError::from)?;
-        let segment_dir = plaintext.dir().to_path_buf();
-        let sink: Box<dyn SegmentSink> = match events {
-            Some(events) => Box::new(EventReportingSink { inner: Box::new(plaintext), events }),
-            None => Box::new(plaintext),
-        };
-        let encoder = match encoder {
-            Some(host) => EncoderChoice::Host(Box::new(HostEncoder(host))),
-            None => EncoderChoice::OpenH264,
-        };
-        let inner = core::RecordingSession::start_with_clock(config, encoder, sink, Arc::new(SystemClock), session_id)?;
-        Ok(Arc::new(Self { inner, format, segment_dir }))
+        guarded(|| {
+            let config: core::SessionConfig = config.into();
+            let format = config.frame_format;
+            let session_id = core::new_session_id();
+            let plaintext =
+                PlaintextDirSink::create(Path::new(&output_dir), &session_id).map_err(core::CaptureError::from)?;
+            let segment_dir = plaintext.dir().to_path_buf();
+            let sink: Box<dyn SegmentSink> = match events {
+                Some(events) => Box::new(EventReportingSink { inner: Box::new(plaintext), events }),
+                None => Box::new(plaintext),
+            };
+            let encoder = match encoder {
+                Some(host) => EncoderChoice::Host(Box::new(HostEncoder(host))),
+                None => EncoderChoice::OpenH264,
+            };
+            let inner =
+                core::RecordingSession::start_with_clock(config, encoder, sink, Arc::new(SystemClock), session_id)?;
+            Ok(Arc::new(Self { inner, format, segment_dir }))
+        })
     }
 
     /// 128 random bits as hex; says nothing about the device.
@@ -69,30 +78,33 @@ impl RecordingSession {
     /// Pushes a live camera frame: copied once, queued, and dropped (and
     /// counted) when the encoder is behind. Never blocks for long.
     pub fn push_frame(&self, frame: Frame) -> Result<PushOutcome, EgocapError> {
-        Ok(self.inner.push_frame(&frame.as_core(self.format))?)
+        guarded(|| Ok(self.inner.push_frame(&frame.as_core(self.format))?))
     }
 
     /// Pushes a frame from a file or generator: waits for room instead of
     /// dropping. Blocking: call from a background thread.
     pub fn push_frame_waiting(&self, frame: Frame) -> Result<PushOutcome, EgocapError> {
-        Ok(self.inner.push_frame_waiting(&frame.as_core(self.format))?)
+        guarded(|| Ok(self.inner.push_frame_waiting(&frame.as_core(self.format))?))
     }
 
     /// Pushes a batch of IMU samples (any mix of sensors, as delivered).
     pub fn push_imu(&self, samples: Vec<ImuSample>) -> Result<(), EgocapError> {
-        let samples: Vec<_> = samples.into_iter().map(Into::into).collect();
-        Ok(self.inner.push_imu(&samples)?)
+        guarded(|| {
+            let samples: Vec<_> = samples.into_iter().map(Into::into).collect();
+            Ok(self.inner.push_imu(&samples)?)
+        })
     }
 
     /// Closes the open segment; frames pushed while paused are not recorded.
     pub fn pause(&self, reason: PauseReason) -> Result<(), EgocapError> {
-        Ok(self.inner.pause(reason)?)
+        guarded(|| Ok(self.inner.pause(reason)?))
     }
 
     pub fn resume(&self) -> Result<(), EgocapError> {
-        Ok(self.inner.resume()?)
+        guarded(|| Ok(self.inner.resume()?))
     }
 
+    /// Counters for a progress display; cheap (a few atomic reads), poll freely.
     pub fn stats(&self) -> LiveStats {
         self.inner.stats()
     }
@@ -102,6 +114,6 @@ impl RecordingSession {
     /// background thread. After a pipeline failure it throws
     /// `PipelineFailed`; segments finished before the failure stay on disk.
     pub fn stop(&self) -> Result<SessionSummary, EgocapError> {
-        Ok(self.inner.stop()?)
+        guarded(|| Ok(self.inner.stop()?))
     }
 }

@@ -27,7 +27,10 @@ fun main() {
     run.test("a_panic_on_the_worker_thread_is_a_typed_error_and_keeps_finished_segments") { workerPanic() }
     run.test("pause_drops_frames_and_resume_records_again") { pauseAndResume() }
     run.test("stopping_twice_is_a_typed_stopped_exception") { stopTwice() }
-    run.test("push_cost_of_a_720p_frame_from_camerax_buffers") { pushCost() }
+    run.test("a_frame_of_another_size_or_layout_is_a_typed_invalid_frame_exception") { frameOfAnotherSize() }
+    run.test("a_panic_on_the_calling_thread_is_a_typed_internal_exception") { callingThreadPanic() }
+    run.test("a_bad_imu_rotation_is_invalid_settings_from_every_call_taking_a_config") { badRotation() }
+    run.test("an_exception_in_the_host_event_sink_does_not_disturb_the_recording") { throwingEventSink() }
 
     exitProcess(run.finish())
 }
@@ -80,6 +83,16 @@ fun imuBetween(fromNs: Long, toNs: Long): List<ImuSample> {
     return out
 }
 
+/** The codec tags of every stream in a segment, e.g. ["avc1", "camm"]. */
+fun streamTags(path: String): List<String> {
+    val process = ProcessBuilder(
+        "ffprobe", "-v", "error", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0", path,
+    ).redirectErrorStream(true).start()
+    val output = process.inputStream.bufferedReader().readText().trim()
+    check(process.waitFor(60, TimeUnit.SECONDS) && process.exitValue() == 0) { "ffprobe failed on $path: $output" }
+    return output.lines().map { it.trim() }
+}
+
 /** Runs ffprobe on one segment: codec, size and the number of decoded video frames. */
 fun probe(path: String): List<String> {
     val process = ProcessBuilder(
@@ -102,10 +115,16 @@ fun recordsNv21WithImu(logs: CollectingLogSink) {
     for (i in 0 until frames) {
         camera.paint(i)
         val t = base + i * FRAME_INTERVAL_NS
-        checkEquals(PushOutcome.QUEUED, session.pushFrameWaiting(toFrame(camera.planes, t)), "push $i")
+        checkEquals(PushOutcome.QUEUED, session.pushFrameWaiting(camera.frame(t)), "push $i")
         session.pushImu(imuBetween(t, t + FRAME_INTERVAL_NS))
     }
+    val live = session.stats()
+    checkEquals(frames.toULong(), live.framesPushed, "stats: frames pushed before stop")
+    checkEquals(0uL, live.framesDropped, "stats: frames dropped (pushes waited)")
     val summary = session.stop()
+    val after = session.stats()
+    checkEquals(frames.toULong(), after.framesEncoded, "stats: frames encoded after stop")
+    checkEquals(summary.segments.size.toULong(), after.segmentsWritten, "stats: segments written")
 
     checkEquals(frames.toULong(), summary.framesPushed, "frames pushed")
     checkEquals(frames.toULong(), summary.framesEncoded, "frames encoded")
@@ -124,6 +143,7 @@ fun recordsNv21WithImu(logs: CollectingLogSink) {
         checkEquals("h264", codec, "codec of $path")
         checkEquals("$w x $h", "$width x $height", "size of $path")
         checkEquals(segment.frameCount.toString(), decoded, "frames ffprobe decodes in $path")
+        check("camm" in streamTags(path)) { "no CAMM (IMU) stream in $path: ${streamTags(path)}" }
     }
     check(logs.records.any { it.message.contains("started") && it.target.startsWith("egocap_core") }) {
         "no start log line"
@@ -140,7 +160,7 @@ fun recordsI420() {
     val base = System.nanoTime()
     repeat(20) { i ->
         camera.paint(i)
-        session.pushFrameWaiting(toFrame(camera.planes, base + i * FRAME_INTERVAL_NS))
+        session.pushFrameWaiting(camera.frame(base + i * FRAME_INTERVAL_NS))
     }
     val summary = session.stop()
     checkEquals(20uL, summary.framesEncoded, "frames encoded")
@@ -162,7 +182,7 @@ fun logRecordsReachTheHost(logs: CollectingLogSink) {
 
 fun badFrame() {
     val session = RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
-    val good = toFrame(Nv21CameraFrame(64, 64).planes, 1_000)
+    val good = Nv21CameraFrame(64, 64).frame(1_000)
     val shortY = good.copy(planes = listOf(good.planes[0].copy(data = ByteArray(100))) + good.planes.drop(1))
     val e = assertThrows<EgocapException.InvalidFrame>("short Y plane") { session.pushFrame(shortY) }
     check(e.reason.contains("plane 0")) { "reason should name the plane: ${e.reason}" }
@@ -209,7 +229,7 @@ fun throwingLogSink(logs: CollectingLogSink) {
     try {
         val session = RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
         val camera = Nv21CameraFrame(64, 64)
-        repeat(5) { i -> session.pushFrameWaiting(toFrame(camera.planes, 1_000_000 + i * FRAME_INTERVAL_NS)) }
+        repeat(5) { i -> session.pushFrameWaiting(camera.frame(1_000_000 + i * FRAME_INTERVAL_NS)) }
         val summary = session.stop()
         checkEquals(5uL, summary.framesEncoded, "frames encoded")
         check(calls > 0) { "the throwing sink was never called" }
@@ -247,7 +267,7 @@ fun failingHostEncoder() {
         // Pushes after the failure throw the same typed error.
         val pushError = assertThrows<EgocapException.PipelineFailed>("pushing after the encoder died") {
             repeat(200) { i ->
-                session.pushFrameWaiting(toFrame(camera.planes, 1_000_000 + i * FRAME_INTERVAL_NS))
+                session.pushFrameWaiting(camera.frame(1_000_000 + i * FRAME_INTERVAL_NS))
                 Thread.sleep(2)
             }
         }
@@ -269,13 +289,14 @@ fun workerPanic() {
     val camera = Nv21CameraFrame(64, 64)
     val error = assertThrows<EgocapException.PipelineFailed>("pushing into a session whose worker panicked") {
         repeat(500) { i ->
-            session.pushFrameWaiting(toFrame(camera.planes, 1_000_000 + i * FRAME_INTERVAL_NS))
+            session.pushFrameWaiting(camera.frame(1_000_000 + i * FRAME_INTERVAL_NS))
             Thread.sleep(1)
         }
     }
     check(error.reason.contains("injected panic")) { "reason should say the worker panicked: ${error.reason}" }
     assertThrows<EgocapException.PipelineFailed>("stop after the panic") { session.stop() }
-    checkEquals(error.reason, events.finished?.failure?.let { "the recording pipeline failed: $it" }, "failure in the summary")
+    checkEquals(error.reason, events.finished?.failure, "failure in the summary")
+    check(!error.message.orEmpty().contains("failed: the recording pipeline failed")) { "prefix repeated: ${error.message}" }
     check(events.segments.isNotEmpty()) { "the segments finished before the panic are gone" }
     for ((segment, path) in events.segments) {
         checkEquals(segment.frameCount.toString(), probe(path)[3], "frames ffprobe decodes in $path")
@@ -287,7 +308,7 @@ fun pauseAndResume() {
     val session = RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
     val camera = Nv21CameraFrame(64, 64)
     var t = 1_000_000_000L
-    fun push() = session.pushFrameWaiting(toFrame(camera.planes, t)).also { t += FRAME_INTERVAL_NS }
+    fun push() = session.pushFrameWaiting(camera.frame(t)).also { t += FRAME_INTERVAL_NS }
     repeat(10) { push() }
     session.pause(PauseReason.PhoneCall)
     checkEquals(PushOutcome.DROPPED_PAUSED, push(), "push while paused")
@@ -308,45 +329,63 @@ fun stopTwice() {
     session.close()
 }
 
-/**
- * Cost of one live push of a 1280×720 NV21 frame, starting from CameraX's
- * direct buffers: copy each plane into a ByteArray (copy 1), UniFFI writes
- * the arrays into a Rust buffer (copy 2), Rust lifts them into Vecs
- * (copy 3), the core converts to I420 (copy 4). A host encoder that keeps
- * nothing stands in for the encoder so the figure is the crossing alone.
- */
-fun pushCost() {
-    val (w, h) = Pair(1280, 720)
-    val idle = object : VideoEncoder {
-        override fun name() = "idle"
-        override fun encode(image: I420Image, ptsNs: Long, forceKeyframe: Boolean) = emptyList<EncodedFrame>()
-        override fun flush() = emptyList<EncodedFrame>()
-    }
-    val config = smallConfig(w, h, PixelLayout.NV21).apply { queueFrames = 64u }
-    val session = RecordingSession.start(config, tempDir(), idle, null)
-    val camera = Nv21CameraFrame(w, h)
-    camera.paint(0)
-    val base = System.nanoTime()
-    val totals = LongArray(1000)
-    val pushes = LongArray(1000)
-    repeat(200) { i -> session.pushFrameWaiting(toFrame(camera.planes, base + i * FRAME_INTERVAL_NS)) } // warm-up
-    for (i in totals.indices) {
-        val t0 = System.nanoTime()
-        val frame = toFrame(camera.planes, base + (200 + i) * FRAME_INTERVAL_NS)
-        val t1 = System.nanoTime()
-        session.pushFrameWaiting(frame)
-        val t2 = System.nanoTime()
-        totals[i] = t2 - t0
-        pushes[i] = t2 - t1
-    }
-    runCatching { session.stop() } // no encoded frames: the summary does not matter here
+fun frameOfAnotherSize() {
+    // A 720p session fed a 1080p frame (the camera switched resolution):
+    // rejected as a typed error, never cropped into the 720p picture.
+    val session = RecordingSession.start(smallConfig(1280, 720, PixelLayout.NV21), tempDir(), null, null)
+    val big = Nv21CameraFrame(1920, 1080).frame(1_000)
+    val e = assertThrows<EgocapException.InvalidFrame>("1080p frame into a 720p session") { session.pushFrame(big) }
+    check(e.reason.contains("1920") && e.reason.contains("1280")) { "reason should give both sizes: ${e.reason}" }
+    check(!e.reason.startsWith("invalid frame")) { "prefix repeated: ${e.message}" }
+    val i420 = toFrame(1280, 720, PixelLayout.I420, I420CameraFrame(1280, 720).planes, 2_000)
+    assertThrows<EgocapException.InvalidFrame>("I420 frame into an NV21 session") { session.pushFrame(i420) }
+    checkEquals(PushOutcome.QUEUED, session.pushFrameWaiting(Nv21CameraFrame(1280, 720).frame(3_000)), "matching frame")
+    val summary = session.stop()
+    checkEquals(1uL, summary.framesEncoded, "only the matching frame is recorded")
     session.close()
-    fun report(label: String, samples: LongArray) {
-        val sorted = samples.sorted()
-        val mean = samples.average() / 1000.0
-        val p99 = sorted[(sorted.size * 99) / 100 - 1] / 1000.0
-        println("push cost 1280x720 NV21, $label: mean %.0f µs, p99 %.0f µs over %d frames".format(mean, p99, samples.size))
+}
+
+fun callingThreadPanic() {
+    val e = assertThrows<EgocapException.Internal>("panic in an exported call") { faultInjectionPanicOnCallingThread() }
+    check(e.reason.contains("injected panic on the calling thread")) { "reason: ${e.reason}" }
+    // The library still works afterwards.
+    stopTwice()
+}
+
+fun badRotation() {
+    val base = smallConfig(64, 64, PixelLayout.NV21)
+    val bad = base.copy(geometry = base.geometry.copy(imuToCamera = listOf(1.0, 0.0, 0.0)))
+    val e = assertThrows<EgocapException.InvalidSettings>("encoderSettings with 3 rotation values") { encoderSettings(bad) }
+    check(e.reason.contains("9 values")) { "reason: ${e.reason}" }
+    assertThrows<EgocapException.InvalidSettings>("start with 3 rotation values") {
+        RecordingSession.start(bad, tempDir(), null, null)
     }
-    report("ByteBuffer→ByteArray + push_frame", totals)
-    report("push_frame alone", pushes)
+    checkEquals(64u, encoderSettings(base).width, "encoder settings of a good config")
+}
+
+fun throwingEventSink() {
+    var calls = 0
+    val throwing = object : EventSink {
+        override fun segmentWritten(segment: SegmentSummary, path: String) {
+            calls++
+            throw IllegalStateException("the UI is gone")
+        }
+        override fun sessionFinished(summary: SessionSummary) {
+            calls++
+            throw EgocapException.Callback("the UI is gone")
+        }
+    }
+    val session = RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, throwing)
+    val camera = Nv21CameraFrame(64, 64)
+    repeat(45) { i -> session.pushFrameWaiting(camera.frame(1_000_000 + i * FRAME_INTERVAL_NS)) }
+    val summary = session.stop()
+    checkEquals(45uL, summary.framesEncoded, "frames encoded")
+    checkEquals(null, summary.failure, "failure")
+    check(summary.segments.size >= 2) { "expected 2 segments, got ${summary.segments.size}" }
+    checkEquals(summary.segments.size + 1, calls, "event calls (each segment, then the end)")
+    for (segment in summary.segments) {
+        val path = File(session.segmentDir(), segment.file).path
+        checkEquals(segment.frameCount.toString(), probe(path)[3], "frames ffprobe decodes in $path")
+    }
+    session.close()
 }

@@ -7,6 +7,7 @@ package egocap.tests
 
 import java.nio.ByteBuffer
 import uniffi.egocap_ffi.Frame
+import uniffi.egocap_ffi.PixelLayout
 import uniffi.egocap_ffi.Plane
 
 /** One `ImageProxy.PlaneProxy`: a direct buffer plus its strides. */
@@ -66,10 +67,15 @@ class I420CameraFrame(val width: Int, val height: Int) {
 
 /**
  * What an app does in its `ImageAnalysis.Analyzer`: copy each plane's
- * direct buffer into a byte array (copy 1 of the crossing) and push.
+ * direct buffer into a byte array (the app's copy; for NV21's three-plane
+ * view the interleaved VU buffer is copied twice, once per view) and build
+ * the frame with its own size and layout.
  */
-fun toFrame(planes: List<CameraPlane>, timestampNs: Long): Frame =
+fun toFrame(width: Int, height: Int, layout: PixelLayout, planes: List<CameraPlane>, timestampNs: Long): Frame =
     Frame(
+        width.toUInt(),
+        height.toUInt(),
+        layout,
         planes.map { plane ->
             val bytes = ByteArray(plane.buffer.remaining())
             plane.buffer.duplicate().get(bytes)
@@ -77,3 +83,7 @@ fun toFrame(planes: List<CameraPlane>, timestampNs: Long): Frame =
         },
         timestampNs,
     )
+
+fun Nv21CameraFrame.frame(timestampNs: Long): Frame = toFrame(width, height, PixelLayout.NV21, planes, timestampNs)
+
+fun I420CameraFrame.frame(timestampNs: Long): Frame = toFrame(width, height, PixelLayout.I420, planes, timestampNs)

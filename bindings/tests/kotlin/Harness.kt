@@ -27,10 +27,21 @@ class TestRun {
     private var passed = 0
     private var failed = 0
 
-    fun test(name: String, body: () -> Unit) {
+    /**
+     * Runs [body] on its own daemon thread: a test that does not finish
+     * within [timeoutSeconds] (a hang in stop(), say) fails, and the run
+     * goes on; exitProcess at the end leaves the stuck thread behind.
+     */
+    fun test(name: String, timeoutSeconds: Long = 120, body: () -> Unit) {
         val started = System.nanoTime()
         try {
-            body()
+            var failure: Throwable? = null
+            val thread = Thread { try { body() } catch (e: Throwable) { failure = e } }
+            thread.isDaemon = true
+            thread.start()
+            thread.join(timeoutSeconds * 1000)
+            if (thread.isAlive) throw AssertionFailed("timed out after $timeoutSeconds s")
+            failure?.let { throw it }
             passed++
             println("ok   $name (${(System.nanoTime() - started) / 1_000_000} ms)")
         } catch (e: Throwable) {

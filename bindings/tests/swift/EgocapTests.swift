@@ -1,7 +1,8 @@
 // XCTest suite for the Swift bindings. NOT RUN on the Linux CI machine
 // (there is no Swift toolchain there); CI only checks that this file and
 // the generated Swift parse (tree-sitter-swift) and that the C header
-// compiles. To run on a Mac:
+// compiles. The generated Swift needs Swift 5.10+ (Xcode 15.3+). To run on
+// a Mac (the same steps as the READMEs):
 //
 //   bindings/generate.sh            # builds libegocap_ffi.dylib, writes target/bindings/swift/
 //   mkdir -p /tmp/egocap-swift && cd /tmp/egocap-swift
@@ -104,6 +105,9 @@ final class EgocapTests: XCTestCase {
             }
         }
         return Frame(
+            width: UInt32(width),
+            height: UInt32(height),
+            layout: .nv12,
             planes: [
                 Plane(data: y, rowStride: UInt32(stride), pixelStride: 1),
                 Plane(data: uv, rowStride: UInt32(stride), pixelStride: 2),
