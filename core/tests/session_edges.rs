@@ -7,10 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use egocap_core::clock::{Clock, ClockDomain};
+use egocap_core::clock::ClockDomain;
 use egocap_core::imu::{ImuKind, ImuSample};
 use egocap_core::segment::FinishedSegment;
 use egocap_core::session::{
@@ -19,6 +19,8 @@ use egocap_core::session::{
 use egocap_core::sink::{SegmentSink, SinkError};
 
 mod support;
+
+use support::ManualClock;
 
 use support::{config, push, MemorySink, F, MS};
 
@@ -166,19 +168,6 @@ fn frames_pushed_while_paused_are_counted_and_the_pause_is_not_a_gap() {
     let paused: u64 = segments.iter().map(|s| s.summary.frames_dropped_paused).sum();
     assert_eq!(paused, 10);
     assert_eq!(summary.pauses[0].paused_at_ns, Some(10 * F));
-}
-
-/// A boot-time clock the test moves by hand.
-#[derive(Default)]
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now_ns(&self, domain: ClockDomain) -> Option<i64> {
-        (domain != ClockDomain::Unknown).then(|| self.0.load(Ordering::SeqCst))
-    }
-    fn utc_unix_ns(&self) -> i64 {
-        1_800_000_000_000_000_000 + self.0.load(Ordering::SeqCst)
-    }
 }
 
 #[test]

@@ -4,10 +4,10 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use egocap_core::clock::{Clock, ClockDomain};
+use egocap_core::clock::ClockDomain;
 use egocap_core::encoder::{EncodedFrame, EncoderError, OpenH264Encoder, VideoEncoder};
 use egocap_core::frame::{ColourMatrix, ColourRange, FrameRef, I420Image, PixelLayout, PlaneRef};
 use egocap_core::imu::{ImuKind, ImuSample};
@@ -16,6 +16,8 @@ use egocap_core::session::{
 };
 
 mod support;
+
+use support::ManualClock;
 
 use support::{config, push_image as push, MemorySink, H, W};
 
@@ -203,19 +205,6 @@ fn a_full_queue_drops_live_frames_and_counts_them() {
     assert_eq!(listed, dropped);
     let in_segments: u64 = sink.0.lock().unwrap().iter().map(|s| s.summary.frames_dropped_queue_full).sum();
     assert_eq!(in_segments as usize, dropped);
-}
-
-/// A boot-time clock the test moves by hand.
-#[derive(Default)]
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now_ns(&self, domain: ClockDomain) -> Option<i64> {
-        (domain != ClockDomain::Unknown).then(|| self.0.load(Ordering::SeqCst))
-    }
-    fn utc_unix_ns(&self) -> i64 {
-        1_800_000_000_000_000_000 + self.0.load(Ordering::SeqCst)
-    }
 }
 
 #[test]

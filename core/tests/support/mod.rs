@@ -4,7 +4,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use egocap_core::clock::{Clock, ClockDomain};
 
 use egocap_core::frame::{ColourMatrix, ColourRange, FrameFormat, I420Image, PixelLayout};
 use egocap_core::segment::FinishedSegment;
@@ -55,4 +58,17 @@ pub fn push_image(session: &RecordingSession, image: &I420Image, t: i64) -> Resu
 /// Pushes a grey frame of the session's size at `t`.
 pub fn push(session: &RecordingSession, t: i64) -> Result<PushOutcome, CaptureError> {
     push_image(session, &I420Image::grey(W, H), t)
+}
+
+/// A boot-time clock the test moves by hand.
+#[derive(Default)]
+pub struct ManualClock(pub AtomicI64);
+
+impl Clock for ManualClock {
+    fn now_ns(&self, domain: ClockDomain) -> Option<i64> {
+        (domain != ClockDomain::Unknown).then(|| self.0.load(Ordering::SeqCst))
+    }
+    fn utc_unix_ns(&self) -> i64 {
+        1_800_000_000_000_000_000 + self.0.load(Ordering::SeqCst)
+    }
 }
