@@ -234,17 +234,18 @@ impl Worker {
         for frame in encoded {
             self.segmenter.push_video(frame)?;
             self.shared.frames_encoded.fetch_add(1, Ordering::Relaxed);
-            let unverified =
-                self.frame_aligner.is_estimated() || self.imu_aligner.as_ref().is_some_and(|a| a.is_estimated());
-            let opened = now_pair(self.clock.as_ref(), self.reference);
-            let carry = std::mem::take(&mut self.carry);
-            match self.segmenter.open_stats() {
-                Some(stats) if stats.start_clock.is_none() => {
+            // Only the first frame of a segment opens it: read the clocks and
+            // hand over the carried counts then, not on every frame.
+            if self.segmenter.open_stats().is_some_and(|stats| stats.start_clock.is_none()) {
+                let unverified =
+                    self.frame_aligner.is_estimated() || self.imu_aligner.as_ref().is_some_and(|a| a.is_estimated());
+                let opened = now_pair(self.clock.as_ref(), self.reference);
+                let carry = std::mem::take(&mut self.carry);
+                if let Some(stats) = self.segmenter.open_stats() {
                     stats.start_clock = Some(opened);
                     stats.clock_unverified = unverified;
                     stats.absorb(carry);
                 }
-                _ => self.carry = carry,
             }
         }
         Ok(())
