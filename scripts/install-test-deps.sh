@@ -9,10 +9,12 @@
 #   pkg-config  -sys crates locate system libraries with it
 #   libclang-dev  bindgen (via v4l2-sys-mit) for the `camera` feature (nokhwa → V4L2)
 #   g++         OpenH264 is C++ (built by the `openh264-sys2` crate)
+#   age         the reference age tool: our sealed files must interoperate with it
+#   rfc8785 (PyPI, pinned)  an independent canonical-JSON implementation
 set -euo pipefail
 
-commands=(nasm ffmpeg ffprobe pkg-config g++)
-packages=(nasm ffmpeg pkg-config libclang-dev g++)
+commands=(nasm ffmpeg ffprobe pkg-config g++ age)
+packages=(nasm ffmpeg pkg-config libclang-dev g++ age)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -25,6 +27,14 @@ for cmd in "${commands[@]}"; do
         # The command may come from a package under another name; reinstall
         # the set rather than guess which.
         missing+=("${cmd/ffprobe/ffmpeg}")
+    fi
+done
+
+# Python packages the tests compare our output with (pinned).
+python_packages=(rfc8785==0.1.4)
+for spec in "${python_packages[@]}"; do
+    if ! python3 -m pip show -q "${spec%%==*}" >/dev/null 2>&1; then
+        python3 -m pip install -q --disable-pip-version-check "$spec" </dev/null
     fi
 done
 

@@ -1,7 +1,9 @@
 //! egocap core: capture, encode and segment egocentric video with its IMU
 //! stream, on the device. No FFI types here; `bindings/` wraps this API.
 
+pub mod age;
 pub mod blur;
+pub mod canonical_json;
 pub mod clock;
 pub mod encoder;
 pub mod frame;
