@@ -1,7 +1,10 @@
 //! `egocap`: record, inspect and benchmark egocap segments on a desktop.
 
 mod bench;
+mod demo;
+mod keys;
 mod record;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,13 +22,21 @@ struct Cli {
 enum Command {
     /// Record a source into segments.
     Record(record::RecordArgs),
-    /// The main job on its embedded default: a 12 s synthetic recording into ./egocap-demo.
+    /// The main job on its embedded default: keys, consent, a 12 s synthetic recording
+    /// sealed into ./egocap-demo, and its verification.
     Demo {
         #[arg(long, default_value = "egocap-demo")]
         out: PathBuf,
     },
     /// Measure pipeline throughput, bitrate accuracy and memory.
     Bench(bench::BenchArgs),
+    /// Make a key directory: device key, owner key, age recipient, signed recipient set.
+    Keygen(keys::KeygenArgs),
+    /// Give or withdraw a worker's consent on this device.
+    #[command(subcommand)]
+    Consent(keys::ConsentCommand),
+    /// Decrypt and check every segment, record, signature and chain under a directory.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,8 +48,15 @@ fn main() -> ExitCode {
                 record::report(&recorded);
             }
         }),
-        Command::Demo { out } => record::demo(&out),
+        Command::Demo { out } => demo::run(&out),
         Command::Bench(args) => bench::run(&args),
+        Command::Keygen(args) => keys::keygen(&args),
+        Command::Consent(command) => keys::consent(&command),
+        Command::Verify(args) => match verify::run(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

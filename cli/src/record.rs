@@ -1,16 +1,20 @@
 //! `egocap record` and `egocap demo`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use egocap_core::clock::ClockDomain;
 use egocap_core::clock::SystemClock;
 use egocap_core::frame::FrameFormat;
 use egocap_core::imu::Rotation3;
+use egocap_core::sealer::{SealingSetup, SealingSink};
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
-use egocap_core::sink::{PlaintextDirSink, WriteStep, WriteStepHook};
+use egocap_core::sink::{PlaintextDirSink, SegmentSink, WriteStep, WriteStepHook};
+
+use crate::keys::load_sealing_keys;
 use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
 use egocap_core::source::y4m::Y4mSource;
 use egocap_core::source::{FrameSource, Pacing, SourceItem};
@@ -49,6 +53,15 @@ pub struct RecordArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Key directory from `egocap keygen`: segments are sealed to its recipient set.
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Consent record from `egocap consent give`; recording refuses to start without one.
+    #[arg(long)]
+    pub consent: Option<PathBuf>,
+    /// Write unencrypted MP4 instead of sealing (desktop only; warns).
+    #[arg(long, conflicts_with_all = ["keys", "consent"])]
+    pub plaintext: bool,
 }
 
 pub fn parse_rotation(text: &str) -> Result<Rotation3, String> {
@@ -130,18 +143,9 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
     let mut source = open_source(args)?;
     let config = session_config(source.as_ref(), args);
     let session_id = egocap_core::session::new_session_id();
-    let mut sink = PlaintextDirSink::create(&args.out, &session_id)?;
-    if let Some(hook) = kill_hook_from_env()? {
-        sink = sink.with_hook(hook);
-    }
-    let dir = sink.dir().to_path_buf();
-    let session = RecordingSession::start_with_clock(
-        config,
-        EncoderChoice::OpenH264,
-        Box::new(sink),
-        Arc::new(SystemClock),
-        session_id,
-    )?;
+    let (sink, dir) = open_sink(args, &session_id, config.frame_clock)?;
+    let session =
+        RecordingSession::start_with_clock(config, EncoderChoice::OpenH264, sink, Arc::new(SystemClock), session_id)?;
     let started = Instant::now();
     let outcome = feed(&session, source.as_mut(), args, started);
     if !args.quiet {
@@ -150,6 +154,44 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
     let summary = session.stop().context("recording failed")?;
     outcome?;
     Ok(Recorded { dir, summary, wall: started.elapsed() })
+}
+
+/// The sealing sink, or plaintext when asked for explicitly.
+fn open_sink(
+    args: &RecordArgs,
+    session_id: &str,
+    clock_domain: ClockDomain,
+) -> Result<(Box<dyn SegmentSink>, PathBuf)> {
+    let hook = kill_hook_from_env()?;
+    if args.plaintext {
+        eprintln!("egocap: WARNING: --plaintext writes unencrypted video to disk; use it only on a desktop");
+        let mut sink = PlaintextDirSink::create(&args.out, session_id)?;
+        if let Some(hook) = hook {
+            sink = sink.with_hook(hook);
+        }
+        let dir = sink.dir().to_path_buf();
+        return Ok((Box::new(sink), dir));
+    }
+    let (Some(keys_dir), Some(consent)) = (&args.keys, &args.consent) else {
+        bail!(
+            "record seals every segment: give --keys DIR (from `egocap keygen`) and --consent FILE (from \
+             `egocap consent give`), or --plaintext for unencrypted desktop output"
+        );
+    };
+    let keys = load_sealing_keys(keys_dir, consent)?;
+    let setup = SealingSetup {
+        keystore: Arc::new(keys.device),
+        device_registration: keys.registration,
+        recipients: keys.recipients,
+        consent: keys.consent,
+        clock_domain,
+    };
+    let mut sink = SealingSink::create(&args.out, session_id, setup)?;
+    if let Some(hook) = hook {
+        sink = sink.with_hook(hook);
+    }
+    let dir = sink.dir().to_path_buf();
+    Ok((Box::new(sink), dir))
 }
 
 fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordArgs, started: Instant) -> Result<()> {
@@ -201,26 +243,6 @@ fn print_progress(session: &RecordingSession, started: Instant) {
     );
 }
 
-pub fn demo(out: &Path) -> Result<()> {
-    let args = RecordArgs {
-        source: "synthetic".into(),
-        duration: Duration::from_secs(12),
-        out: out.to_path_buf(),
-        segment_seconds: 5.0,
-        width: 1280,
-        height: 720,
-        fps: 30,
-        bitrate: 4_000_000,
-        keyframe_interval: 60,
-        rotation: 0,
-        imu_to_camera: None,
-        quiet: false,
-    };
-    let recorded = run(&args)?;
-    report(&recorded);
-    Ok(())
-}
-
 pub fn report(recorded: &Recorded) {
     let s = &recorded.summary;
     println!(
@@ -243,8 +265,13 @@ pub fn report(recorded: &Recorded) {
         );
     }
     if let Some(first) = s.segments.first() {
-        println!("play one:  ffplay {}", recorded.dir.join(&first.file).display());
-        println!("inspect:   ffprobe -hide_banner {}", recorded.dir.join(&first.file).display());
+        let plain = recorded.dir.join(&first.file);
+        if plain.exists() {
+            println!("play one:  ffplay {}", plain.display());
+        } else {
+            let sealed = recorded.dir.join(format!("{}.age", first.file));
+            println!("play one:  age -d -i KEYS/recipient.age {} | ffplay -", sealed.display());
+        }
     }
 }
 

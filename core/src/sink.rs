@@ -31,6 +31,8 @@ pub enum SinkError {
     CreateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot seal the segment: {0}")]
+    Seal(String),
     #[error("cannot encode the summary of {what}: {source}")]
     Summary { what: String, source: serde_json::Error },
 }
@@ -46,40 +48,48 @@ pub enum WriteStep {
 /// Called at each step of each file written; tests use it to die there.
 pub type WriteStepHook = Box<dyn Fn(&Path, WriteStep) + Send>;
 
-/// Writes plaintext MP4 segments and JSON summaries into
-/// `<root>/<session_id>/`. Desktop only: on a phone, segments are sealed.
-pub struct PlaintextDirSink {
+/// A session directory whose files appear whole or not at all.
+pub struct DurableDir {
     dir: PathBuf,
     hook: Option<WriteStepHook>,
 }
 
-impl PlaintextDirSink {
-    /// Creates the session directory and removes leftovers of earlier
+impl DurableDir {
+    /// Creates `<root>/<session_id>/` and removes leftovers of earlier
     /// crashed sessions (`*.partial`) under `root`.
     pub fn create(root: &Path, session_id: &str) -> Result<Self, SinkError> {
         let dir = root.join(session_id);
         fs::create_dir_all(&dir).map_err(|source| SinkError::CreateDir { path: dir.clone(), source })?;
         remove_leftovers(root);
-        log::warn!("writing unencrypted segments to {}", dir.display());
         Ok(Self { dir, hook: None })
     }
 
-    pub fn with_hook(mut self, hook: WriteStepHook) -> Self {
+    pub fn set_hook(&mut self, hook: WriteStepHook) {
         self.hook = Some(hook);
-        self
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    fn write_durably(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, SinkError> {
+    /// Writes `bytes` as `name`, durably.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, SinkError> {
+        self.write_streamed(name, |file| file.write_all(bytes)).map(|(path, ())| path)
+    }
+
+    /// Lets `fill` write `name` forward-only, then makes it durable: written
+    /// under a `.partial` name, fsynced, renamed, directory fsynced.
+    pub fn write_streamed<T>(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut File) -> std::io::Result<T>,
+    ) -> Result<(PathBuf, T), SinkError> {
         let final_path = self.dir.join(name);
         let partial = self.dir.join(format!("{name}{PARTIAL_SUFFIX}"));
         let write_error = |source| SinkError::Write { path: final_path.clone(), source };
         let mut file =
             OpenOptions::new().write(true).create(true).truncate(true).open(&partial).map_err(write_error)?;
-        file.write_all(bytes).map_err(write_error)?;
+        let filled = fill(&mut file).map_err(write_error)?;
         self.step(&final_path, WriteStep::AfterWrite);
         file.sync_all().map_err(write_error)?;
         drop(file);
@@ -87,7 +97,7 @@ impl PlaintextDirSink {
         fs::rename(&partial, &final_path).map_err(write_error)?;
         self.step(&final_path, WriteStep::AfterRename);
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(write_error)?;
-        Ok(final_path)
+        Ok((final_path, filled))
     }
 
     fn step(&self, path: &Path, step: WriteStep) {
@@ -97,21 +107,50 @@ impl PlaintextDirSink {
     }
 }
 
+/// Writes plaintext MP4 segments and JSON summaries into
+/// `<root>/<session_id>/`. Desktop only, and it says so in the log: on a
+/// phone, segments are sealed.
+pub struct PlaintextDirSink {
+    files: DurableDir,
+}
+
+impl PlaintextDirSink {
+    pub fn create(root: &Path, session_id: &str) -> Result<Self, SinkError> {
+        let files = DurableDir::create(root, session_id)?;
+        log::warn!("writing unencrypted segments to {}", files.dir().display());
+        Ok(Self { files })
+    }
+
+    pub fn with_hook(mut self, hook: WriteStepHook) -> Self {
+        self.files.set_hook(hook);
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.files.dir()
+    }
+}
+
 impl SegmentSink for PlaintextDirSink {
     fn write_segment(&mut self, segment: FinishedSegment) -> Result<PathBuf, SinkError> {
         let summary_json = serde_json::to_vec_pretty(&segment.summary)
             .map_err(|source| SinkError::Summary { what: segment.summary.file.clone(), source })?;
-        let path = self.write_durably(&segment.summary.file, &segment.mp4)?;
+        let path = self.files.write_file(&segment.summary.file, &segment.mp4)?;
         let summary_name = segment.summary.file.replace(".mp4", ".json");
-        self.write_durably(&summary_name, &summary_json)?;
+        self.files.write_file(&summary_name, &summary_json)?;
         Ok(path)
     }
 
     fn finish_session(&mut self, summary: &SessionSummary) -> Result<(), SinkError> {
-        let json = serde_json::to_vec_pretty(summary)
-            .map_err(|source| SinkError::Summary { what: "session".into(), source })?;
-        self.write_durably("session.json", &json).map(|_| ())
+        write_session_summary(&self.files, summary)
     }
+}
+
+/// `session.json`: the session's counts and drops, for both sinks.
+pub fn write_session_summary(files: &DurableDir, summary: &SessionSummary) -> Result<(), SinkError> {
+    let json =
+        serde_json::to_vec_pretty(summary).map_err(|source| SinkError::Summary { what: "session".into(), source })?;
+    files.write_file("session.json", &json).map(|_| ())
 }
 
 /// Removes `*.partial` files in `root` and its immediate subdirectories.
@@ -153,7 +192,7 @@ mod tests {
         let sink = PlaintextDirSink::create(root.path(), "new-session").unwrap();
         assert!(!old.join("seg-000001.mp4.partial").exists());
         assert!(old.join("seg-000000.mp4").exists());
-        let written = sink.write_durably("x.bin", b"abc").unwrap();
+        let written = sink.files.write_file("x.bin", b"abc").unwrap();
         assert_eq!(fs::read(written).unwrap(), b"abc");
         assert!(!sink.dir().join("x.bin.partial").exists());
     }

@@ -17,6 +17,7 @@ mod camm;
 mod layout;
 mod movie;
 mod plan;
+pub mod inspect;
 
 #[cfg(test)]
 mod ffmpeg_tests;

@@ -1,0 +1,200 @@
+//! Signed records: a JSON object whose `type` names the body, plus a
+//! `signatures` list. Each signature is Ed25519 over
+//! `"egocap-record-v1\n" || JCS(object without "signatures")`, where JCS is
+//! RFC 8785 canonical JSON; the prefix keeps our signatures from meaning
+//! anything in another protocol. A record's hash — what the next segment
+//! record chains to, and what the upload journal names — is the SHA-256 of
+//! the whole record's canonical bytes, signatures included; records are
+//! stored as exactly those bytes.
+//!
+//! Signed fields hold no floating-point numbers, and every integer stays
+//! within ±(2^53−1), so verifiers in JavaScript and Python read them
+//! exactly; signing refuses anything else.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::consent::{ConsentRecord, ConsentWithdrawal};
+use super::identity::{DeviceRegistration, KeyChange, RecipientSet};
+use super::keystore::{KeyStore, PublicKey, SIGNATURE_LEN};
+use super::segment_record::SegmentRecord;
+use super::values::Sha256Digest;
+use super::RecordError;
+use crate::canonical_json::to_canonical_bytes;
+
+/// Prefix of every signed message (domain separation).
+pub const SIGNING_CONTEXT: &[u8] = b"egocap-record-v1\n";
+/// Version of the envelope and bodies below.
+pub const RECORD_FORMAT_VERSION: u64 = 1;
+/// The largest integer every JSON reader holds exactly (2^53 − 1).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// What a record says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RecordBody {
+    DeviceRegistration(DeviceRegistration),
+    KeyChange(KeyChange),
+    RecipientSet(RecipientSet),
+    Consent(ConsentRecord),
+    ConsentWithdrawal(ConsentWithdrawal),
+    Segment(SegmentRecord),
+}
+
+impl RecordBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::DeviceRegistration(_) => "device_registration",
+            Self::KeyChange(_) => "key_change",
+            Self::RecipientSet(_) => "recipient_set",
+            Self::Consent(_) => "consent",
+            Self::ConsentWithdrawal(_) => "consent_withdrawal",
+            Self::Segment(_) => "segment",
+        }
+    }
+}
+
+/// One signature in a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSignature {
+    pub public_key: PublicKey,
+    /// 64 bytes as 128 hex digits.
+    pub signature: String,
+}
+
+/// A record with its signatures and its canonical bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedRecord {
+    body: RecordBody,
+    signatures: Vec<RecordSignature>,
+    canonical: Vec<u8>,
+}
+
+impl SignedRecord {
+    /// Signs `body` with each of `signers`, in order.
+    pub fn sign(body: RecordBody, signers: &[&dyn KeyStore]) -> Result<Self, RecordError> {
+        let unsigned = unsigned_object(&body)?;
+        check_numbers(&Value::Object(unsigned.clone()), "")?;
+        let message = signing_message(&unsigned)?;
+        let mut signatures = Vec::with_capacity(signers.len());
+        for signer in signers {
+            let public_key = signer.public_key()?;
+            let signature = signer.sign(&message)?;
+            // A host key store could return anything; check before we publish it.
+            public_key.verify(&message, &signature).map_err(|_| RecordError::SignerMisbehaved)?;
+            signatures.push(RecordSignature { public_key, signature: hex::encode(signature) });
+        }
+        let canonical = canonical_with_signatures(unsigned, &signatures)?;
+        Ok(Self { body, signatures, canonical })
+    }
+
+    /// Reads a record and checks every signature on it. Which keys *should*
+    /// have signed is the caller's question: see [`SignedRecord::signers`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let Value::Object(mut object) = value else {
+            return Err(RecordError::Malformed("a record is a JSON object".into()));
+        };
+        let signatures_value = object.remove("signatures").ok_or(RecordError::Unsigned)?;
+        let signatures: Vec<RecordSignature> =
+            serde_json::from_value(signatures_value).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        if signatures.is_empty() {
+            return Err(RecordError::Unsigned);
+        }
+        match object.get("format_version").and_then(Value::as_u64) {
+            Some(RECORD_FORMAT_VERSION) => {}
+            other => {
+                return Err(RecordError::UnsupportedVersion(other.map_or_else(|| "none".into(), |v| v.to_string())))
+            }
+        }
+        check_numbers(&Value::Object(object.clone()), "")?;
+        let message = signing_message(&object)?;
+        for signature in &signatures {
+            let mut bytes = [0u8; SIGNATURE_LEN];
+            hex::decode_to_slice(&signature.signature, &mut bytes)
+                .map_err(|_| RecordError::Malformed("a signature is 128 hex digits".into()))?;
+            signature
+                .public_key
+                .verify(&message, &bytes)
+                .map_err(|_| RecordError::BadSignature { key: signature.public_key })?;
+        }
+        let mut body_object = object.clone();
+        body_object.remove("format_version");
+        let body: RecordBody =
+            serde_json::from_value(Value::Object(body_object)).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let canonical = canonical_with_signatures(object, &signatures)?;
+        Ok(Self { body, signatures, canonical })
+    }
+
+    pub fn body(&self) -> &RecordBody {
+        &self.body
+    }
+
+    /// The keys whose signatures verified.
+    pub fn signers(&self) -> impl Iterator<Item = PublicKey> + '_ {
+        self.signatures.iter().map(|s| s.public_key)
+    }
+
+    pub fn is_signed_by(&self, key: &PublicKey) -> bool {
+        self.signers().any(|k| k == *key)
+    }
+
+    /// The bytes to store and send: canonical JSON of the whole record.
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// What the next record in a chain, and the upload journal, refer to.
+    pub fn hash(&self) -> Sha256Digest {
+        Sha256Digest::of(&self.canonical)
+    }
+}
+
+fn unsigned_object(body: &RecordBody) -> Result<Map<String, Value>, RecordError> {
+    let Value::Object(mut object) = serde_json::to_value(body).map_err(|e| RecordError::Malformed(e.to_string()))?
+    else {
+        return Err(RecordError::Malformed("a record body is a JSON object".into()));
+    };
+    object.insert("format_version".into(), Value::from(RECORD_FORMAT_VERSION));
+    Ok(object)
+}
+
+fn signing_message(unsigned: &Map<String, Value>) -> Result<Vec<u8>, RecordError> {
+    let canonical = to_canonical_bytes(&Value::Object(unsigned.clone()))?;
+    let mut message = Vec::with_capacity(SIGNING_CONTEXT.len() + canonical.len());
+    message.extend_from_slice(SIGNING_CONTEXT);
+    message.extend_from_slice(&canonical);
+    Ok(message)
+}
+
+fn canonical_with_signatures(
+    mut object: Map<String, Value>,
+    signatures: &[RecordSignature],
+) -> Result<Vec<u8>, RecordError> {
+    let list = serde_json::to_value(signatures).map_err(|e| RecordError::Malformed(e.to_string()))?;
+    object.insert("signatures".into(), list);
+    Ok(to_canonical_bytes(&Value::Object(object))?)
+}
+
+/// Refuses floats and integers a double cannot hold exactly.
+fn check_numbers(value: &Value, path: &str) -> Result<(), RecordError> {
+    match value {
+        Value::Number(n) => {
+            let safe = n
+                .as_u64()
+                .map(|v| v <= MAX_SAFE_INTEGER)
+                .or_else(|| n.as_i64().map(|v| v.unsigned_abs() <= MAX_SAFE_INTEGER));
+            match safe {
+                Some(true) => Ok(()),
+                Some(false) => Err(RecordError::UnsafeNumber { field: path.to_owned(), reason: "beyond ±(2^53−1)" }),
+                None => Err(RecordError::UnsafeNumber { field: path.to_owned(), reason: "floating point" }),
+            }
+        }
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, item)| check_numbers(item, &format!("{path}[{i}]")))
+        }
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| check_numbers(v, &format!("{path}.{k}"))),
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+    }
+}

@@ -1,0 +1,198 @@
+//! The checks on one session directory's segments.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use super::index::{RecordIndex, SessionFiles};
+use super::{SegmentFailure, SegmentVerdict, VerifyOptions};
+use crate::age;
+use crate::mp4::inspect::inspect;
+use crate::provenance::record::{RecordBody, SignedRecord};
+use crate::provenance::segment_record::SegmentRecord;
+use crate::provenance::values::Sha256Digest;
+use crate::provenance::RecordError;
+
+pub(super) fn verify_session(
+    session: &SessionFiles,
+    index: &RecordIndex,
+    options: &VerifyOptions,
+) -> Vec<SegmentVerdict> {
+    // Sequence → hash of each readable record, for the chain.
+    let mut by_sequence: BTreeMap<u64, Vec<Sha256Digest>> = BTreeMap::new();
+    for (_, parsed) in &session.records {
+        if let Ok(record) = parsed {
+            if let RecordBody::Segment(body) = record.body() {
+                by_sequence.entry(body.sequence).or_default().push(record.hash());
+            }
+        }
+    }
+    session
+        .records
+        .iter()
+        .map(|(stem, parsed)| {
+            let name = format!("{}/{stem}", session.name);
+            match parsed {
+                Err(e) => unreadable(name, e),
+                Ok(record) => verify_segment(name, stem, record, session, &by_sequence, index, options),
+            }
+        })
+        .collect()
+}
+
+fn unreadable(name: String, error: &RecordError) -> SegmentVerdict {
+    let failure = match error {
+        RecordError::BadSignature { .. } => SegmentFailure::BadSignature,
+        other => SegmentFailure::RecordUnreadable(other.to_string()),
+    };
+    SegmentVerdict { name, sequence: None, frames: 0, duration_ns: 0, failures: vec![failure] }
+}
+
+fn verify_segment(
+    name: String,
+    stem: &str,
+    record: &SignedRecord,
+    session: &SessionFiles,
+    by_sequence: &BTreeMap<u64, Vec<Sha256Digest>>,
+    index: &RecordIndex,
+    options: &VerifyOptions,
+) -> SegmentVerdict {
+    let RecordBody::Segment(body) = record.body() else {
+        let failure =
+            SegmentFailure::RecordUnreadable(format!("a {} record, not a segment", record.body().type_name()));
+        return SegmentVerdict { name, sequence: None, frames: 0, duration_ns: 0, failures: vec![failure] };
+    };
+    let mut failures = Vec::new();
+    check_place(body, stem, session, by_sequence, &mut failures);
+    check_signer_and_consent(body, record, index, &mut failures);
+    check_recipient_set(body, index, &mut failures);
+    check_files(body, session, options, &mut failures);
+    SegmentVerdict {
+        name,
+        sequence: Some(body.sequence),
+        frames: body.counts.frames,
+        duration_ns: body.end_ns.0 - body.start_ns.0,
+        failures,
+    }
+}
+
+/// Session, position and chain.
+fn check_place(
+    body: &SegmentRecord,
+    stem: &str,
+    session: &SessionFiles,
+    by_sequence: &BTreeMap<u64, Vec<Sha256Digest>>,
+    failures: &mut Vec<SegmentFailure>,
+) {
+    if body.session_id != session.name {
+        failures
+            .push(SegmentFailure::ForeignSession { found: body.session_id.clone(), expected: session.name.clone() });
+    }
+    let position = stem.strip_prefix("seg-").and_then(|n| n.parse::<u64>().ok());
+    if let Some(position) = position.filter(|p| *p != body.sequence) {
+        failures.push(SegmentFailure::Reordered { found: body.sequence, position });
+    }
+    if by_sequence.get(&body.sequence).is_some_and(|hashes| hashes.len() > 1) {
+        failures.push(SegmentFailure::Duplicate(body.sequence));
+    }
+    if body.sequence == 0 {
+        if body.previous_record_sha256 != Sha256Digest::ZERO {
+            failures.push(SegmentFailure::ChainBroken(0));
+        }
+        return;
+    }
+    match by_sequence.get(&(body.sequence - 1)) {
+        Some(previous) if previous.contains(&body.previous_record_sha256) => {}
+        Some(_) => failures.push(SegmentFailure::ChainBroken(body.sequence - 1)),
+        None => {
+            let from = by_sequence.range(..body.sequence).next_back().map_or(0, |(seq, _)| seq + 1);
+            failures.push(SegmentFailure::Gap { from, to: body.sequence - 1 });
+        }
+    }
+}
+
+fn check_signer_and_consent(
+    body: &SegmentRecord,
+    record: &SignedRecord,
+    index: &RecordIndex,
+    failures: &mut Vec<SegmentFailure>,
+) {
+    let Some(consent) = index.consents.get(&body.consent_id) else {
+        failures.push(SegmentFailure::ConsentMissing(body.consent_id.clone()));
+        return;
+    };
+    let device_keys = index.keys_of_device(&consent.device_key);
+    if !device_keys.contains(&body.device_key) || !record.is_signed_by(&body.device_key) {
+        let signer = record.signers().next().map_or_else(String::new, |k| k.to_hex());
+        failures.push(SegmentFailure::SignedByOtherKey { signer, device: consent.device_key.to_hex() });
+    }
+    if !index.registered_devices.contains(&consent.device_key) {
+        failures.push(SegmentFailure::DeviceNotRegistered(consent.device_key.to_hex()));
+    }
+    let Some(start) = body.start_utc else { return };
+    if start < consent.given_at {
+        failures.push(SegmentFailure::BeforeConsent(body.consent_id.clone()));
+    }
+    let withdrawn = index
+        .withdrawals
+        .get(&body.consent_id)
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| device_keys.contains(key))
+        .map(|(_, at)| *at)
+        .min();
+    if let Some(at) = withdrawn.filter(|at| *at <= start) {
+        failures.push(SegmentFailure::ConsentWithdrawn { consent_id: body.consent_id.clone(), at: at.to_rfc3339() });
+    }
+}
+
+fn check_recipient_set(body: &SegmentRecord, index: &RecordIndex, failures: &mut Vec<SegmentFailure>) {
+    let version = body.recipient_set_version;
+    if index.trusted_recipient_sets.contains(&version) {
+        return;
+    }
+    failures.push(if index.untrusted_recipient_sets.contains(&version) {
+        SegmentFailure::RecipientSetNotFromOwner(version)
+    } else {
+        SegmentFailure::RecipientSetUnknown(version)
+    });
+}
+
+/// Sealed file → decryption → plaintext → MP4.
+fn check_files(
+    body: &SegmentRecord,
+    session: &SessionFiles,
+    options: &VerifyOptions,
+    failures: &mut Vec<SegmentFailure>,
+) {
+    let file_name = &body.sealed.file;
+    if file_name.contains(['/', '\\']) || file_name.starts_with('.') {
+        failures.push(SegmentFailure::SealedFileMissing(file_name.clone()));
+        return;
+    }
+    let Ok(sealed) = fs::read(session.dir.join(file_name)) else {
+        failures.push(SegmentFailure::SealedFileMissing(file_name.clone()));
+        return;
+    };
+    if Sha256Digest::of(&sealed) != body.sealed.sha256 || sealed.len() as u64 != body.sealed.bytes {
+        failures.push(SegmentFailure::SealedHashMismatch);
+        return;
+    }
+    let mut plaintext = Vec::with_capacity(usize::try_from(body.plaintext.bytes).unwrap_or(0).min(1 << 30));
+    if let Err(e) = age::decrypt(sealed.as_slice(), &options.identities, &mut plaintext) {
+        failures.push(SegmentFailure::DecryptFailed(e.to_string()));
+        return;
+    }
+    if Sha256Digest::of(&plaintext) != body.plaintext.sha256 {
+        failures.push(SegmentFailure::PlaintextHashMismatch);
+        return;
+    }
+    match inspect(&plaintext) {
+        Err(e) => failures.push(SegmentFailure::Mp4Invalid(e.to_string())),
+        Ok(outline) => {
+            let frames = outline.video_samples().unwrap_or(0);
+            if frames != body.counts.frames {
+                failures.push(SegmentFailure::FrameCountMismatch { record: body.counts.frames, file: frames });
+            }
+        }
+    }
+}
