@@ -105,7 +105,7 @@ impl SegmentSink for SealingSink {
             device_key: self.setup.keystore.public_key().map_err(|e| SinkError::Seal(e.to_string()))?,
         };
         let record = SegmentRecord::new(summary, facts);
-        let signed = SignedRecord::sign(RecordBody::Segment(record), &[self.setup.keystore.as_ref()])
+        let signed = SignedRecord::sign(RecordBody::Segment(Box::new(record)), &[self.setup.keystore.as_ref()])
             .map_err(|e| SinkError::Seal(e.to_string()))?;
         self.files.write_file(&record_file_name(summary.sequence), signed.canonical_bytes())?;
         self.previous_record = signed.hash();

@@ -115,7 +115,7 @@ impl ConsentRecord {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|_| RecordError::Random)?;
         let body = Self { consent_id: hex::encode(id), terms, given_at: at, device_key: keystore.public_key()? };
-        SignedRecord::sign(RecordBody::Consent(body), &[keystore])
+        SignedRecord::sign(RecordBody::Consent(Box::new(body)), &[keystore])
     }
 }
 

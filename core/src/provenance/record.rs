@@ -36,9 +36,9 @@ pub enum RecordBody {
     DeviceRegistration(DeviceRegistration),
     KeyChange(KeyChange),
     RecipientSet(RecipientSet),
-    Consent(ConsentRecord),
+    Consent(Box<ConsentRecord>),
     ConsentWithdrawal(ConsentWithdrawal),
-    Segment(SegmentRecord),
+    Segment(Box<SegmentRecord>),
 }
 
 impl RecordBody {
@@ -196,5 +196,126 @@ fn check_numbers(value: &Value, path: &str) -> Result<(), RecordError> {
         }
         Value::Object(map) => map.iter().try_for_each(|(k, v)| check_numbers(v, &format!("{path}.{k}"))),
         Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provenance::consent::{
+        ActiveConsent, ConsentRecord, ConsentTerms, ConsentWithdrawal, Controller, Notice,
+    };
+    use crate::provenance::identity::KeyChange;
+    use crate::provenance::keystore::FileKeyStore;
+    use crate::provenance::values::UtcInstant;
+
+    fn consent(key: &FileKeyStore) -> SignedRecord {
+        let terms = ConsentTerms::egocentric_video(
+            Controller { name: "Dataset Ltd".into(), contact: "https://example.org".into() },
+            "DE",
+            Notice::of_text("Du filmst dich beim Abwaschen.", "de"),
+            "worker-ä-😀",
+        );
+        ConsentRecord::give(key, terms, UtcInstant(1_763_911_449_123_456_789)).unwrap()
+    }
+
+    /// Writes a JSON object's members in reverse order, recursively.
+    fn reversed(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let members: Vec<String> =
+                    map.iter().rev().map(|(k, v)| format!("{}: {}", Value::from(k.as_str()), reversed(v))).collect();
+                format!("{{ {} }}", members.join(", "))
+            }
+            Value::Array(items) => format!("[{}]", items.iter().map(reversed).collect::<Vec<_>>().join(", ")),
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn key_order_and_whitespace_in_the_input_change_neither_signature_nor_hash() {
+        let key = FileKeyStore::ephemeral().unwrap();
+        let record = consent(&key);
+        let value: Value = serde_json::from_slice(record.canonical_bytes()).unwrap();
+        let shuffled = reversed(&value);
+        assert_ne!(shuffled.as_bytes(), record.canonical_bytes());
+        let parsed = SignedRecord::parse(shuffled.as_bytes()).unwrap();
+        assert_eq!(parsed.hash(), record.hash());
+        assert_eq!(parsed.canonical_bytes(), record.canonical_bytes());
+        assert_eq!(parsed.body(), record.body());
+    }
+
+    #[test]
+    fn records_round_trip_and_changed_content_fails_its_signature() {
+        let key = FileKeyStore::ephemeral().unwrap();
+        let record = consent(&key);
+        assert!(record.is_signed_by(&key.public_key().unwrap()));
+        let text = String::from_utf8(record.canonical_bytes().to_vec()).unwrap();
+        let changed = text.replace("\"DE\"", "\"FR\"");
+        assert!(matches!(SignedRecord::parse(changed.as_bytes()), Err(RecordError::BadSignature { .. })));
+        let unsigned = text.replace("\"signatures\"", "\"signatureZ\"");
+        assert!(matches!(SignedRecord::parse(unsigned.as_bytes()), Err(RecordError::Unsigned)));
+    }
+
+    #[test]
+    fn floats_and_integers_beyond_2_pow_53_are_refused_when_signing_and_reading() {
+        let key = FileKeyStore::ephemeral().unwrap();
+        let mut object = unsigned_object(consent(&key).body()).unwrap();
+        object.insert("x".into(), Value::from(1.5));
+        assert!(matches!(check_numbers(&Value::Object(object.clone()), ""), Err(RecordError::UnsafeNumber { .. })));
+        object.insert("x".into(), Value::from(MAX_SAFE_INTEGER + 1));
+        assert!(matches!(check_numbers(&Value::Object(object.clone()), ""), Err(RecordError::UnsafeNumber { .. })));
+        object.insert("x".into(), Value::from(-(MAX_SAFE_INTEGER as i64)));
+        assert!(check_numbers(&Value::Object(object), "").is_ok());
+    }
+
+    #[test]
+    fn a_key_change_carries_both_signatures() {
+        let (old, new) = (FileKeyStore::ephemeral().unwrap(), FileKeyStore::ephemeral().unwrap());
+        let record = KeyChange::sign(&old, &new, UtcInstant(1)).unwrap();
+        let parsed = SignedRecord::parse(record.canonical_bytes()).unwrap();
+        assert!(parsed.is_signed_by(&old.public_key().unwrap()));
+        assert!(parsed.is_signed_by(&new.public_key().unwrap()));
+    }
+
+    #[test]
+    fn recording_needs_an_unwithdrawn_consent_from_this_device() {
+        let device = FileKeyStore::ephemeral().unwrap();
+        let other = FileKeyStore::ephemeral().unwrap();
+        let given = consent(&device);
+        let device_key = device.public_key().unwrap();
+        assert!(ActiveConsent::check(&given, &[], &device_key).is_ok());
+        assert!(matches!(
+            ActiveConsent::check(&given, &[], &other.public_key().unwrap()),
+            Err(RecordError::ConsentFromOtherDevice { .. })
+        ));
+        let RecordBody::Consent(body) = given.body() else { panic!() };
+        let withdrawal = ConsentWithdrawal::sign(&device, &body.consent_id, UtcInstant(2)).unwrap();
+        assert!(matches!(
+            ActiveConsent::check(&given, &[withdrawal], &device_key),
+            Err(RecordError::ConsentWithdrawn { .. })
+        ));
+        // A withdrawal signed by another device does not count.
+        let foreign = ConsentWithdrawal::sign(&other, &body.consent_id, UtcInstant(2)).unwrap();
+        assert!(ActiveConsent::check(&given, &[foreign], &device_key).is_ok());
+        let not_consent = KeyChange::sign(&device, &other, UtcInstant(3)).unwrap();
+        assert!(matches!(ActiveConsent::check(&not_consent, &[], &device_key), Err(RecordError::WrongType { .. })));
+    }
+
+    #[test]
+    fn worker_ids_that_look_like_contact_details_are_refused() {
+        let key = FileKeyStore::ephemeral().unwrap();
+        for id in ["ana@example.org", "+49 170 1234567", " "] {
+            let terms = ConsentTerms::egocentric_video(
+                Controller { name: "D".into(), contact: "c".into() },
+                "DE",
+                Notice::of_text("n", "en"),
+                id,
+            );
+            assert!(
+                matches!(ConsentRecord::give(&key, terms, UtcInstant(0)), Err(RecordError::NotPseudonymous)),
+                "{id}"
+            );
+        }
     }
 }

@@ -17,11 +17,14 @@ use crate::sealer::RECORD_SUFFIX;
 const MAX_DEPTH: usize = 4;
 const SESSION_SUMMARY_FILE: &str = "session.json";
 
+/// `(file stem "seg-NNNNNN", parsed record)`.
+pub(super) type StoredRecord = (String, Result<SignedRecord, RecordError>);
+
 pub(super) struct SessionFiles {
     pub dir: PathBuf,
     pub name: String,
-    /// `(file stem "seg-NNNNNN", parsed record)`, sorted by file name.
-    pub records: Vec<(String, Result<SignedRecord, RecordError>)>,
+    /// Sorted by file name.
+    pub records: Vec<StoredRecord>,
 }
 
 #[derive(Default)]
@@ -44,7 +47,7 @@ impl RecordIndex {
         collect_json(root, 0, &mut files)?;
         files.sort();
         let mut index = Self::default();
-        let mut sessions: BTreeMap<PathBuf, Vec<(String, Result<SignedRecord, RecordError>)>> = BTreeMap::new();
+        let mut sessions: BTreeMap<PathBuf, Vec<StoredRecord>> = BTreeMap::new();
         for path in files {
             let bytes = fs::read(&path).map_err(|source| VerifyError::Read { path: path.clone(), source })?;
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
@@ -88,14 +91,14 @@ impl RecordIndex {
             }
             RecordBody::Consent(consent) if record.is_signed_by(&consent.device_key) => {
                 match self.consents.get(&consent.consent_id) {
-                    Some(known) if known != consent => self.problems.push(format!(
+                    Some(known) if known != consent.as_ref() => self.problems.push(format!(
                         "{}: conflicting records for consent {}",
                         path.display(),
                         consent.consent_id
                     )),
                     Some(_) => {}
                     None => {
-                        self.consents.insert(consent.consent_id.clone(), consent.clone());
+                        self.consents.insert(consent.consent_id.clone(), consent.as_ref().clone());
                     }
                 }
             }

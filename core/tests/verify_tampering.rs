@@ -1,0 +1,321 @@
+//! Sealed sessions written through the real pipeline, then tampered with
+//! on disk: `verify_dataset` must name the right reason for each change,
+//! and nothing else.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use egocap_core::age::Identity;
+use egocap_core::clock::ClockDomain;
+use egocap_core::provenance::consent::{
+    ActiveConsent, ConsentRecord, ConsentTerms, ConsentWithdrawal, Controller, Notice,
+};
+use egocap_core::provenance::identity::{DeviceRegistration, RecipientSet, TrustedRecipientSet};
+use egocap_core::provenance::keystore::{FileKeyStore, KeyStore};
+use egocap_core::provenance::record::{RecordBody, SignedRecord};
+use egocap_core::provenance::values::UtcInstant;
+use egocap_core::sealer::{SealingSetup, SealingSink};
+use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig};
+use egocap_core::verify::{verify_dataset, SegmentFailure, VerificationReport, VerifyOptions};
+use support::{push, ManualClock, F};
+
+const SEGMENTS: usize = 4;
+/// `ManualClock`'s UTC is this plus its boot-time reading.
+const UTC_BASE: i64 = 1_800_000_000_000_000_000;
+
+struct Owner {
+    key: FileKeyStore,
+    identity: Identity,
+    recipients: SignedRecord,
+}
+
+struct Device {
+    key: Arc<FileKeyStore>,
+    registration: SignedRecord,
+    consent: SignedRecord,
+}
+
+fn owner() -> Owner {
+    let key = FileKeyStore::ephemeral().unwrap();
+    let identity = Identity::generate().unwrap();
+    let recipients = RecipientSet::sign(&key, 1, &[identity.recipient()], UtcInstant(UTC_BASE)).unwrap();
+    Owner { key, identity, recipients }
+}
+
+fn device() -> Device {
+    let key = Arc::new(FileKeyStore::ephemeral().unwrap());
+    let registration = DeviceRegistration::sign(key.as_ref(), "desktop", None, UtcInstant(UTC_BASE)).unwrap();
+    let terms = ConsentTerms::egocentric_video(
+        Controller { name: "Dataset Ltd".into(), contact: "https://example.org/privacy".into() },
+        "DE",
+        Notice::of_text("notice", "en"),
+        "worker-0042",
+    );
+    let consent = ConsentRecord::give(key.as_ref(), terms, UtcInstant(UTC_BASE - 1_000_000_000)).unwrap();
+    Device { key, registration, consent }
+}
+
+fn config() -> SessionConfig {
+    // An IDR every second, so each 1 s segment is cut on time.
+    SessionConfig { keyframe_interval: 30, imu_clock: None, ..support::config() }
+}
+
+/// Records `SEGMENTS` one-second segments into `<root>/<session id>/`.
+fn record(root: &Path, owner: &Owner, device: &Device) -> PathBuf {
+    let session_id = egocap_core::session::new_session_id();
+    let setup = SealingSetup {
+        keystore: device.key.clone(),
+        device_registration: device.registration.clone(),
+        recipients: TrustedRecipientSet::check(&owner.recipients, &owner.key.public_key().unwrap()).unwrap(),
+        consent: ActiveConsent::check(&device.consent, &[], &device.key.public_key().unwrap()).unwrap(),
+        clock_domain: ClockDomain::BootTime,
+    };
+    let sink = SealingSink::create(root, &session_id, setup).unwrap();
+    let dir = sink.dir().to_path_buf();
+    let clock = Arc::new(ManualClock::default());
+    let session = RecordingSession::start_with_clock(
+        config(),
+        EncoderChoice::OpenH264,
+        Box::new(sink),
+        clock.clone(),
+        session_id,
+    )
+    .unwrap();
+    for i in 0..(SEGMENTS as i64 * 30) {
+        clock.0.store(i * F, Ordering::SeqCst);
+        push(&session, i * F).unwrap();
+    }
+    let summary = session.stop().unwrap();
+    assert_eq!(summary.segments.len(), SEGMENTS);
+    dir
+}
+
+fn verify(root: &Path, owner: &Owner) -> VerificationReport {
+    let identities = vec![Identity::parse(&owner.identity.to_secret_string()).unwrap()];
+    verify_dataset(root, &VerifyOptions { identities, owner_key: owner.key.public_key().unwrap() }).unwrap()
+}
+
+/// Failures by segment name suffix (`seg-000001`), failed segments only.
+fn failures(report: &VerificationReport) -> Vec<(String, Vec<SegmentFailure>)> {
+    report
+        .segments
+        .iter()
+        .filter(|s| !s.failures.is_empty())
+        .map(|s| (s.name.rsplit('/').next().unwrap().to_owned(), s.failures.clone()))
+        .collect()
+}
+
+fn flip_byte(path: &Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0x01;
+    fs::write(path, bytes).unwrap();
+}
+
+fn setup() -> (tempfile::TempDir, Owner, Device, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let (owner, device) = (owner(), device());
+    let session = record(root.path(), &owner, &device);
+    (root, owner, device, session)
+}
+
+#[test]
+fn an_untouched_sealed_session_verifies_completely() {
+    let (root, owner, _device, _session) = setup();
+    let report = verify(root.path(), &owner);
+    assert_eq!(report.segments.len(), SEGMENTS);
+    assert_eq!(failures(&report), vec![]);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(report.is_ok());
+    assert_eq!(report.segments.iter().map(|s| s.frames).sum::<u64>(), SEGMENTS as u64 * 30);
+}
+
+#[test]
+fn a_flipped_byte_in_a_sealed_file_is_a_hash_mismatch_for_that_segment_only() {
+    let (root, owner, _device, session) = setup();
+    let sealed = session.join("seg-000002.mp4.age");
+    flip_byte(&sealed, fs::metadata(&sealed).unwrap().len() as usize / 2);
+    assert_eq!(
+        failures(&verify(root.path(), &owner)),
+        vec![("seg-000002".into(), vec![SegmentFailure::SealedHashMismatch])]
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_a_record_breaks_its_signature() {
+    let (root, owner, _device, session) = setup();
+    let path = session.join("seg-000001.record.json");
+    let text = fs::read_to_string(&path).unwrap();
+    // Inside the plaintext hash: still valid JSON, different content.
+    let at = text.find("\"plaintext\":{\"bytes\":").unwrap() + 10;
+    flip_byte(&path, at + text[at..].find("sha256\":\"").unwrap() + 12);
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found[0], ("seg-000001".into(), vec![SegmentFailure::BadSignature]));
+}
+
+#[test]
+fn a_flipped_byte_in_a_signature_is_detected() {
+    let (root, owner, _device, session) = setup();
+    let path = session.join("seg-000003.record.json");
+    let text = fs::read_to_string(&path).unwrap();
+    let at = text.find("\"signature\":\"").unwrap() + 20;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    fs::write(&path, bytes).unwrap();
+    assert_eq!(failures(&verify(root.path(), &owner)), vec![("seg-000003".into(), vec![SegmentFailure::BadSignature])]);
+}
+
+#[test]
+fn a_reordered_pair_is_reported_as_reordered() {
+    let (root, owner, _device, session) = setup();
+    for suffix in [".record.json", ".mp4.age"] {
+        let (a, b) = (session.join(format!("seg-000001{suffix}")), session.join(format!("seg-000002{suffix}")));
+        let tmp = session.join("swap");
+        fs::rename(&a, &tmp).unwrap();
+        fs::rename(&b, &a).unwrap();
+        fs::rename(&tmp, &b).unwrap();
+    }
+    let found = failures(&verify(root.path(), &owner));
+    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["seg-000001", "seg-000002"]);
+    assert!(found[0].1.contains(&SegmentFailure::Reordered { found: 2, position: 1 }), "{found:?}");
+    assert!(found[1].1.contains(&SegmentFailure::Reordered { found: 1, position: 2 }), "{found:?}");
+}
+
+#[test]
+fn a_missing_middle_segment_is_a_gap() {
+    let (root, owner, _device, session) = setup();
+    fs::remove_file(session.join("seg-000001.record.json")).unwrap();
+    fs::remove_file(session.join("seg-000001.mp4.age")).unwrap();
+    assert_eq!(
+        failures(&verify(root.path(), &owner)),
+        vec![("seg-000002".into(), vec![SegmentFailure::Gap { from: 1, to: 1 }])]
+    );
+}
+
+#[test]
+fn a_segment_copied_from_another_session_is_foreign_and_breaks_the_chain() {
+    let (root, owner, device, first) = setup();
+    let second = record(root.path(), &owner, &device);
+    for suffix in [".record.json", ".mp4.age"] {
+        fs::copy(first.join(format!("seg-000001{suffix}")), second.join(format!("seg-000001{suffix}"))).unwrap();
+    }
+    let found = failures(&verify(root.path(), &owner));
+    let first_id = first.file_name().unwrap().to_str().unwrap().to_owned();
+    let second_id = second.file_name().unwrap().to_str().unwrap().to_owned();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        found[0],
+        (
+            "seg-000001".into(),
+            // It also chains to the other session's first segment, not this one's.
+            vec![
+                SegmentFailure::ForeignSession { found: first_id, expected: second_id },
+                SegmentFailure::ChainBroken(0)
+            ]
+        )
+    );
+    assert_eq!(found[1], ("seg-000002".into(), vec![SegmentFailure::ChainBroken(1)]));
+}
+
+#[test]
+fn a_record_re_signed_with_another_key_is_refused() {
+    let (root, owner, device, session) = setup();
+    let path = session.join("seg-000001.record.json");
+    let record = SignedRecord::parse(&fs::read(&path).unwrap()).unwrap();
+    let RecordBody::Segment(mut body) = record.body().clone() else { panic!("not a segment record") };
+    let intruder = FileKeyStore::ephemeral().unwrap();
+    body.device_key = intruder.public_key().unwrap();
+    body.counts.frames_dropped_queue_full = 0;
+    let forged = SignedRecord::sign(RecordBody::Segment(body), &[&intruder]).unwrap();
+    fs::write(&path, forged.canonical_bytes()).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    let signer = intruder.public_key().unwrap().to_hex();
+    let owner_device = device.key.public_key().unwrap().to_hex();
+    assert_eq!(
+        found[0],
+        ("seg-000001".into(), vec![SegmentFailure::SignedByOtherKey { signer, device: owner_device }])
+    );
+    // The forged record hashes differently: the next link breaks too.
+    assert_eq!(found[1], ("seg-000002".into(), vec![SegmentFailure::ChainBroken(1)]));
+}
+
+#[test]
+fn segments_recorded_after_a_withdrawal_fail_and_earlier_ones_pass() {
+    let (root, owner, device, session) = setup();
+    let third = SignedRecord::parse(&fs::read(session.join("seg-000002.record.json")).unwrap()).unwrap();
+    let RecordBody::Segment(third) = third.body() else { panic!() };
+    let RecordBody::Consent(consent) = device.consent.body() else { panic!() };
+    // Withdrawn between the second and the third segment's start.
+    let at = UtcInstant(third.start_utc.unwrap().0 - 1);
+    let withdrawal = ConsentWithdrawal::sign(device.key.as_ref(), &consent.consent_id, at).unwrap();
+    fs::write(root.path().join("withdrawal.json"), withdrawal.canonical_bytes()).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    let withdrawn = SegmentFailure::ConsentWithdrawn { consent_id: consent.consent_id.clone(), at: at.to_rfc3339() };
+    assert_eq!(found, vec![("seg-000002".into(), vec![withdrawn.clone()]), ("seg-000003".into(), vec![withdrawn])]);
+}
+
+#[test]
+fn a_recipient_set_the_owner_did_not_sign_fails_every_segment() {
+    let (root, owner, _device, session) = setup();
+    let impostor = FileKeyStore::ephemeral().unwrap();
+    let forged = RecipientSet::sign(&impostor, 1, &[owner.identity.recipient()], UtcInstant(UTC_BASE)).unwrap();
+    fs::write(session.join("recipients.json"), forged.canonical_bytes()).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found.len(), SEGMENTS);
+    assert!(found.iter().all(|(_, f)| f == &vec![SegmentFailure::RecipientSetNotFromOwner(1)]), "{found:?}");
+}
+
+#[test]
+fn a_segment_naming_an_unknown_recipient_set_version_fails() {
+    let (root, owner, _device, session) = setup();
+    let other_version = RecipientSet::sign(&owner.key, 2, &[owner.identity.recipient()], UtcInstant(UTC_BASE)).unwrap();
+    fs::write(session.join("recipients.json"), other_version.canonical_bytes()).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found.len(), SEGMENTS);
+    assert!(found.iter().all(|(_, f)| f == &vec![SegmentFailure::RecipientSetUnknown(1)]), "{found:?}");
+}
+
+#[test]
+fn the_wrong_identity_cannot_decrypt_and_says_so() {
+    let (root, owner, _device, _session) = setup();
+    let stranger = Identity::generate().unwrap();
+    let options = VerifyOptions { identities: vec![stranger], owner_key: owner.key.public_key().unwrap() };
+    let report = verify_dataset(root.path(), &options).unwrap();
+    assert_eq!(report.failed(), SEGMENTS);
+    assert!(report.segments.iter().all(|s| matches!(s.failures.as_slice(), [SegmentFailure::DecryptFailed(_)])));
+}
+
+#[test]
+fn python_rfc8785_canonicalises_our_records_to_the_same_bytes() {
+    let (_root, _owner, _device, session) = setup();
+    let mut files: Vec<PathBuf> = fs::read_dir(&session)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("session.json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), SEGMENTS + 3, "{files:?}");
+    let script = "import sys, json, rfc8785\n\
+                  for path in sys.argv[1:]:\n\
+                  \x20   sys.stdout.buffer.write(rfc8785.dumps(json.load(open(path, encoding='utf-8'))) + b'\\n')\n";
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&files)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("python3 with rfc8785 is needed: run scripts/install-test-deps.sh");
+    assert!(output.status.success(), "python rfc8785 failed: run scripts/install-test-deps.sh");
+    let theirs: Vec<&[u8]> = output.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    assert_eq!(theirs.len(), files.len());
+    for (path, theirs) in files.iter().zip(theirs) {
+        assert_eq!(fs::read(path).unwrap(), theirs, "{}", path.display());
+    }
+}
