@@ -3,7 +3,8 @@
 //! - pipeline throughput (push → convert → encode → segment → write) beside
 //!   bare OpenH264 on the same frames;
 //! - achieved bitrate against the target;
-//! - resident memory over a long recording, sampled each media minute.
+//! - resident memory over a long recording, sampled each media minute;
+//! - the share of pipeline CPU spent on signing and sealing.
 //!
 //! Run it pinned to one core (`taskset -c 0 egocap bench`) for the
 //! one-core figures; it prints how many cores it may use.
@@ -57,6 +58,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let traits = SourceTraits::of(synthetic.as_ref());
     let frames = preload(synthetic, args.frames)?;
     throughput("synthetic", &frames, traits, args)?;
+    let out = tempfile_dir("sealing")?;
+    crate::bench_sealing::sealing_share(&frames, &session_config(traits, args), &out)?;
+    let _ = std::fs::remove_dir_all(&out);
     if let Some(path) = &args.y4m {
         let clip = Y4mSource::open(path)?;
         let traits = SourceTraits::of(&clip);
@@ -113,14 +117,18 @@ impl SourceTraits {
     }
 }
 
-fn throughput(label: &str, items: &[SourceItem], source: SourceTraits, args: &BenchArgs) -> Result<()> {
-    let config = SessionConfig {
+fn session_config(source: SourceTraits, args: &BenchArgs) -> SessionConfig {
+    SessionConfig {
         frame_format: source.format,
         bitrate_bps: args.bitrate,
         nominal_fps: source.fps,
         imu_clock: source.imu_clock,
         ..SessionConfig::default()
-    };
+    }
+}
+
+fn throughput(label: &str, items: &[SourceItem], source: SourceTraits, args: &BenchArgs) -> Result<()> {
+    let config = session_config(source, args);
 
     let bare_fps = bare_encode(items, &config)?;
 

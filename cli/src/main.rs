@@ -1,6 +1,7 @@
 //! `egocap`: record, inspect and benchmark egocap segments on a desktop.
 
 mod bench;
+mod bench_sealing;
 mod demo;
 mod keys;
 mod record;
