@@ -100,7 +100,8 @@ fn age_keygen_identities_parse_and_give_the_same_recipient() {
 fn keys_we_generate_work_with_age_cli() {
     let dir = tempdir();
     let identity = Identity::generate().unwrap();
-    let identity_file = write(&dir, "ours.key", format!("# ours\n{}\n", identity.to_secret_string().as_str()).as_bytes());
+    let identity_file =
+        write(&dir, "ours.key", format!("# ours\n{}\n", identity.to_secret_string().as_str()).as_bytes());
     let derived = run(Command::new("age-keygen").arg("-y").arg(&identity_file));
     assert_eq!(String::from_utf8(derived).unwrap().trim(), identity.recipient().to_string());
 
@@ -182,7 +183,9 @@ fn flipped_payload_byte_is_a_payload_authentication_error_in_that_chunk() {
         let payload = header_len(&sealed);
         let chunk_start = |chunk: usize| payload + 16 + chunk * (CHUNK + 16);
         // The payload nonce changes the key, so chunk 0 is the first to fail.
-        for (position, chunk) in [(payload + 3, 0), (chunk_start(0) + 5, 0), (chunk_start(1) + CHUNK + 15, 1), (chunk_start(2), 2)] {
+        for (position, chunk) in
+            [(payload + 3, 0), (chunk_start(0) + 5, 0), (chunk_start(1) + CHUNK + 15, 1), (chunk_start(2), 2)]
+        {
             let mut damaged = sealed.clone();
             damaged[position] ^= 0x80;
             let result = open(&damaged, &identities);
@@ -199,6 +202,9 @@ fn flipped_payload_byte_is_a_payload_authentication_error_in_that_chunk() {
     assert!(!age_decrypt_output(&identity_file, &write(&dir, "damaged.age", &damaged)).status.success());
 }
 
+/// Whether an error is the one a case expects.
+type ExpectedError = fn(&AgeError) -> bool;
+
 #[test]
 fn truncated_file_is_a_typed_error() {
     let dir = tempdir();
@@ -210,7 +216,7 @@ fn truncated_file_is_a_typed_error() {
     for sealed in [by_age, ours] {
         let payload = header_len(&sealed);
         let after_chunk = |chunk: usize| payload + 16 + (chunk + 1) * (CHUNK + 16);
-        let cases: [(usize, fn(&AgeError) -> bool); 6] = [
+        let cases: [(usize, ExpectedError); 6] = [
             (payload - 10, |e| matches!(e, AgeError::MalformedHeader { .. })),
             (payload, |e| matches!(e, AgeError::PayloadTruncated { .. })),
             (payload + 16, |e| matches!(e, AgeError::PayloadTruncated { .. })),

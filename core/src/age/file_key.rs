@@ -76,8 +76,11 @@ mod tests {
         let seal = |nonce: &[u8; 16]| {
             let key = file_key.payload_key(nonce).unwrap();
             let mut data = [0u8; 8];
-            let tag =
-                key.seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key([0; 12]), aead::Aad::empty(), &mut data);
+            let tag = key.seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key([0; 12]),
+                aead::Aad::empty(),
+                &mut data,
+            );
             tag.unwrap().as_ref().to_vec()
         };
         assert_eq!(seal(&[1; 16]), seal(&[1; 16]));

@@ -428,10 +428,7 @@ mod tests {
     #[test]
     fn oversized_headers_are_refused_while_reading() {
         let many = "-> a\n\n".repeat(MAX_STANZAS + 1);
-        assert!(matches!(
-            parse(&header_text(&many)),
-            Err(AgeError::HeaderTooLarge { what: "recipient stanzas", .. })
-        ));
+        assert!(matches!(parse(&header_text(&many)), Err(AgeError::HeaderTooLarge { what: "recipient stanzas", .. })));
         let long_arg = format!("-> {}\n\n", "a".repeat(MAX_HEADER_LEN));
         assert!(matches!(parse(&header_text(&long_arg)), Err(AgeError::HeaderTooLarge { what: "bytes", .. })));
     }

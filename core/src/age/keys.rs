@@ -17,7 +17,7 @@ const IDENTITY_HRP: &str = "AGE-SECRET-KEY-";
 const KEY_LEN: usize = 32;
 
 /// An X25519 recipient: the public key files are encrypted to.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Recipient([u8; KEY_LEN]);
 
 impl Recipient {
@@ -39,6 +39,12 @@ impl Recipient {
 impl fmt::Display for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&encode_key(RECIPIENT_HRP, &self.0))
+    }
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Recipient({self})")
     }
 }
 
@@ -222,7 +228,8 @@ mod tests {
     fn key_of_wrong_length_is_rejected() {
         let hrp = Hrp::parse_unchecked(RECIPIENT_HRP);
         for len in [31, 33] {
-            let text: String = vec![7u8; len].into_iter().bytes_to_fes().with_checksum::<Bech32>(&hrp).chars().collect();
+            let text: String =
+                vec![7u8; len].into_iter().bytes_to_fes().with_checksum::<Bech32>(&hrp).chars().collect();
             assert!(matches!(Recipient::parse(&text), Err(AgeError::InvalidRecipient { .. })), "{len}");
         }
     }

@@ -1,5 +1,6 @@
-//! Property: whatever the plaintext size and however it is cut into write
-//! and read calls, decryption gives back exactly what was encrypted.
+//! Properties: whatever the plaintext size and however it is cut into write
+//! and read calls, decryption gives back exactly what was encrypted; and
+//! any change to an encrypted file makes decryption fail.
 
 use std::io::{Read, Write};
 
@@ -24,12 +25,7 @@ fn plaintext(len: usize, seed: u64) -> Vec<u8> {
 /// Sizes around the chunk boundaries, where STREAM has its edge cases, and
 /// anywhere up to four chunks.
 fn plaintext_len() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        0..3usize,
-        CHUNK_LEN - 2..CHUNK_LEN + 3,
-        2 * CHUNK_LEN - 1..2 * CHUNK_LEN + 2,
-        0..4 * CHUNK_LEN,
-    ]
+    prop_oneof![0..3usize, CHUNK_LEN - 2..CHUNK_LEN + 3, 2 * CHUNK_LEN - 1..2 * CHUNK_LEN + 2, 0..4 * CHUNK_LEN,]
 }
 
 proptest! {
@@ -73,5 +69,37 @@ proptest! {
             read_back.extend_from_slice(&buffer[..n]);
         }
         prop_assert!(read_back == plaintext, "Read differs for {} bytes", len);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn any_change_to_a_file_makes_decryption_fail(
+        len in plaintext_len(),
+        flips in proptest::collection::vec((any::<proptest::sample::Index>(), 1u8..=255), 0..3),
+        truncate in proptest::option::of(any::<proptest::sample::Index>()),
+        append in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        prop_assume!(!flips.is_empty() || truncate.is_some() || !append.is_empty());
+        let identity = Identity::generate().unwrap();
+        let mut encryptor = StreamEncryptor::new(Vec::new(), &[identity.recipient()]).unwrap();
+        encryptor.write_all(&plaintext(len, 7)).unwrap();
+        let sealed = encryptor.finish().unwrap();
+
+        let mut changed = sealed.clone();
+        for (position, byte) in &flips {
+            let index = position.index(changed.len());
+            changed[index] ^= byte;
+        }
+        if let Some(cut) = truncate {
+            changed.truncate(cut.index(changed.len()));
+        }
+        changed.extend_from_slice(&append);
+        prop_assume!(changed != sealed);
+
+        let result = decrypt(&changed[..], std::slice::from_ref(&identity), std::io::sink());
+        prop_assert!(result.is_err(), "a changed file of {} bytes decrypted", changed.len());
     }
 }

@@ -45,9 +45,10 @@ impl Stream {
     /// chunk followed by end of file is the final one.
     pub(super) fn open_chunk<'c>(&mut self, chunk: &'c mut [u8], last: bool) -> Result<&'c mut [u8], AgeError> {
         let index = self.next_chunk;
-        let plaintext_len = chunk.len().checked_sub(TAG_LEN).ok_or(AgeError::PayloadTruncated {
-            reason: "the last chunk is shorter than its authentication tag",
-        })?;
+        let plaintext_len = chunk
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(AgeError::PayloadTruncated { reason: "the last chunk is shorter than its authentication tag" })?;
         if !last && plaintext_len != CHUNK_LEN {
             return Err(AgeError::Internal { what: "STREAM chunk sizing" });
         }

@@ -30,9 +30,8 @@ const BODY_LEN: usize = FILE_KEY_LEN + aead::MAX_TAG_LEN;
 pub(super) fn wrap(file_key: &FileKey, recipient: &Recipient, rng: &dyn SecureRandom) -> Result<Stanza, AgeError> {
     let ephemeral = agreement::EphemeralPrivateKey::generate(&agreement::X25519, rng)
         .map_err(|_| AgeError::Internal { what: "X25519 ephemeral key generation" })?;
-    let share = ephemeral
-        .compute_public_key()
-        .map_err(|_| AgeError::Internal { what: "X25519 ephemeral public key" })?;
+    let share =
+        ephemeral.compute_public_key().map_err(|_| AgeError::Internal { what: "X25519 ephemeral public key" })?;
     let share: [u8; SHARE_LEN] =
         share.as_ref().try_into().map_err(|_| AgeError::Internal { what: "X25519 ephemeral public key" })?;
     let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, recipient.as_bytes());
@@ -63,8 +62,9 @@ pub(super) struct X25519Stanza {
 }
 
 impl X25519Stanza {
-    /// `Ok(None)` for stanzas of other types, which decryption ignores (the
-    /// `age` CLI adds random "grease" stanzas); an error for an X25519
+    /// `Ok(None)` for stanzas of other types, which decryption ignores
+    /// (other recipient types, plugins, random "grease" stanzas that
+    /// implementations add to keep parsers honest); an error for an X25519
     /// stanza that breaks the rules of age v1 §X25519 recipient stanza.
     /// `position` is the stanza's 1-based place in the header, for errors.
     pub(super) fn from_stanza(stanza: &Stanza, position: usize) -> Result<Option<Self>, AgeError> {
@@ -201,7 +201,8 @@ mod tests {
     fn wrapping_to_a_low_order_recipient_fails() {
         use bech32::{Bech32, ByteIterExt, Fe32IterExt, Hrp};
         let hrp = Hrp::parse_unchecked("age");
-        let zero_point: String = [0u8; 32].iter().copied().bytes_to_fes().with_checksum::<Bech32>(&hrp).chars().collect();
+        let zero_point: String =
+            [0u8; 32].iter().copied().bytes_to_fes().with_checksum::<Bech32>(&hrp).chars().collect();
         let recipient = Recipient::parse(&zero_point).unwrap();
         let result = wrap(&file_key(), &recipient, &SystemRandom::new());
         assert!(matches!(result, Err(AgeError::ZeroSharedSecret)), "{:?}", result.err());
