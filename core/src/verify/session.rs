@@ -70,7 +70,7 @@ fn verify_segment(
         name,
         sequence: Some(body.sequence),
         frames: body.counts.frames,
-        duration_ns: body.end_ns.0 - body.start_ns.0,
+        duration_ns: body.end_ns.0.saturating_sub(body.start_ns.0),
         failures,
     }
 }
@@ -177,7 +177,8 @@ fn check_files(
         failures.push(SegmentFailure::SealedHashMismatch);
         return;
     }
-    let mut plaintext = Vec::with_capacity(usize::try_from(body.plaintext.bytes).unwrap_or(0).min(1 << 30));
+    // The plaintext is never longer than its sealed file; the record's claim is not trusted here.
+    let mut plaintext = Vec::with_capacity(sealed.len());
     if let Err(e) = age::decrypt(sealed.as_slice(), &options.identities, &mut plaintext) {
         failures.push(SegmentFailure::DecryptFailed(e.to_string()));
         return;
