@@ -1,10 +1,15 @@
-//! The one error the app sees. Core errors fold into a few cases an app can
-//! act on; the message says what failed, never pixel data or secrets.
+//! The one error the app sees, and the one a host key store throws. Core
+//! errors fold into a few cases an app can act on; the message says what
+//! failed, never pixel data or secrets (no private key, no age identity).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use egocap_core::age::AgeError;
+use egocap_core::provenance::keystore::{KeyStoreError, PublicKeyError};
+use egocap_core::provenance::RecordError;
 use egocap_core::session::CaptureError;
+use egocap_core::verify::VerifyError;
 
 /// Thrown by every fallible call (Kotlin `EgocapException`, Swift `EgocapError`).
 /// Hosts may also throw it from a foreign-trait method; any other exception
@@ -32,21 +37,81 @@ pub enum EgocapError {
     /// A host callback threw an exception that is not an `EgocapError`.
     #[error("host callback failed: {reason}")]
     Callback { reason: String },
+    /// The signing key failed: a key file could not be made or read, or the
+    /// host's `KeyStore` threw or returned a key or signature that is not
+    /// Ed25519 (wrong length, or a signature that does not verify).
+    #[error("key store: {reason}")]
+    KeyStore { reason: String },
+    /// A record's JSON does not parse, is not signed, or a signature on it
+    /// does not verify (device registration, withdrawal, recipient set).
+    #[error("invalid record: {reason}")]
+    InvalidRecord { reason: String },
+    /// A key given as text is malformed: the owner's Ed25519 key (64 hex
+    /// digits), an `age1…` recipient or an `AGE-SECRET-KEY-1…` identity.
+    /// The message never repeats the key.
+    #[error("invalid key: {reason}")]
+    InvalidKey { reason: String },
+    /// The consent cannot start a recording on this device: unreadable, not
+    /// a consent record, given on another device (another key), or its
+    /// worker id is not a pseudonym. Ask the worker for consent again.
+    #[error("invalid consent: {reason}")]
+    ConsentInvalid { reason: String },
+    /// The consent was withdrawn (a signed withdrawal of it was given).
+    #[error("consent {consent_id} was withdrawn at {withdrawn_at}")]
+    ConsentWithdrawn { consent_id: String, withdrawn_at: String },
+    /// The recipient set is not one the dataset owner's pinned key signed
+    /// (or not a recipient set at all): footage is never sealed to it.
+    #[error("untrusted recipient set: {reason}")]
+    RecipientSetUntrusted { reason: String },
+    /// `verifyDataset` found no segment records under the directory.
+    #[error("nothing to verify: {reason}")]
+    NothingToVerify { reason: String },
     /// A bug in the library: the call panicked on the caller's thread. The
     /// app keeps running; a session the call touched may be unusable.
     #[error("internal error: {reason}")]
     Internal { reason: String },
 }
 
+/// What a host `KeyStore` throws (Kotlin `KeyStoreFailure`, Swift
+/// `KeyStoreFailure`; not `KeyStoreException`, which would read like
+/// `java.security.KeyStoreException` in the same file). Any other exception
+/// thrown there arrives as [`KeyStoreFailure::Callback`]. Either way the
+/// call that needed the key fails with `EgocapError.KeyStore`.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum KeyStoreFailure {
+    /// The platform key store could not give the key or the signature
+    /// (locked, key invalidated, user not authenticated, hardware error).
+    #[error("{reason}")]
+    Failed { reason: String },
+    /// The host threw an exception that is not a `KeyStoreFailure`.
+    #[error("host callback failed: {reason}")]
+    Callback { reason: String },
+}
+
 /// Runs one exported call, turning a panic on the caller's thread into
 /// [`EgocapError::Internal`] (UniFFI would otherwise throw its untyped
-/// `InternalException`). Every exported function that does work goes
-/// through here; panics on our worker threads are caught by the core.
-pub(crate) fn guarded<T>(call: impl FnOnce() -> Result<T, EgocapError>) -> Result<T, EgocapError> {
+/// `InternalException`), or into the call's own error type. Every exported
+/// function that does work goes through here; panics on our worker threads
+/// are caught by the core.
+pub(crate) fn guarded<T, E: From<Panicked>>(call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     // AssertUnwindSafe: after a panic the caller gets an error and any
     // session state it touched is behind the core's own poisoning checks.
-    catch_unwind(AssertUnwindSafe(call))
-        .unwrap_or_else(|payload| Err(EgocapError::Internal { reason: panic_message(&*payload) }))
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| Err(Panicked(panic_message(&*payload)).into()))
+}
+
+/// A panic caught by [`guarded`], with its message.
+pub(crate) struct Panicked(String);
+
+impl From<Panicked> for EgocapError {
+    fn from(panic: Panicked) -> Self {
+        Self::Internal { reason: panic.0 }
+    }
+}
+
+impl From<Panicked> for KeyStoreFailure {
+    fn from(panic: Panicked) -> Self {
+        Self::Failed { reason: panic.0 }
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -76,8 +141,110 @@ impl From<CaptureError> for EgocapError {
     }
 }
 
+/// Which record a [`RecordError`] came from: the same core error asks the
+/// app for a different action depending on the record (a consent that does
+/// not check out means asking the worker again; a recipient set that does
+/// not, fixing the app's configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordRole {
+    Consent,
+    RecipientSet,
+    Other,
+}
+
+impl EgocapError {
+    pub(crate) fn from_record(role: RecordRole, error: RecordError) -> Self {
+        use RecordError as E;
+        match (role, error) {
+            (_, E::KeyStore(e)) => e.into(),
+            (_, e @ (E::SignerMisbehaved | E::Random)) => Self::KeyStore { reason: e.to_string() },
+            (_, E::ConsentWithdrawn { consent_id, at }) => Self::ConsentWithdrawn { consent_id, withdrawn_at: at },
+            (RecordRole::Consent, e) => Self::ConsentInvalid { reason: e.to_string() },
+            (_, e @ (E::ConsentFromOtherDevice { .. } | E::NotPseudonymous)) => {
+                Self::ConsentInvalid { reason: e.to_string() }
+            }
+            (_, e @ E::RecipientSetNotFromOwner { .. }) => Self::RecipientSetUntrusted { reason: e.to_string() },
+            (
+                RecordRole::RecipientSet,
+                e @ (E::WrongType { .. } | E::NoRecipients | E::BadSignature { .. } | E::Unsigned),
+            ) => Self::RecipientSetUntrusted { reason: e.to_string() },
+            (_, e) => Self::InvalidRecord { reason: e.to_string() },
+        }
+    }
+}
+
+/// A record error outside the start-up checks (signing a record).
+impl From<RecordError> for EgocapError {
+    fn from(error: RecordError) -> Self {
+        Self::from_record(RecordRole::Other, error)
+    }
+}
+
+/// The host's own words for a host failure; the core's message otherwise
+/// (paths and modes, never key bytes).
+impl From<KeyStoreError> for EgocapError {
+    fn from(error: KeyStoreError) -> Self {
+        match error {
+            KeyStoreError::Host(reason) => Self::KeyStore { reason },
+            e => Self::KeyStore { reason: e.to_string() },
+        }
+    }
+}
+
+impl From<PublicKeyError> for EgocapError {
+    fn from(error: PublicKeyError) -> Self {
+        Self::InvalidKey { reason: error.to_string() }
+    }
+}
+
+/// age errors reach the app only from key parsing (recipients, identities)
+/// and identity generation; their messages name the rule broken, not the key.
+impl From<AgeError> for EgocapError {
+    fn from(error: AgeError) -> Self {
+        match error {
+            e @ (AgeError::Randomness | AgeError::Internal { .. }) => Self::KeyStore { reason: e.to_string() },
+            e => Self::InvalidKey { reason: e.to_string() },
+        }
+    }
+}
+
+impl From<VerifyError> for EgocapError {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            e @ VerifyError::Read { .. } => Self::Storage { reason: e.to_string() },
+            e @ VerifyError::NothingToVerify(_) => Self::NothingToVerify { reason: e.to_string() },
+            e @ VerifyError::NoIdentity => Self::InvalidKey { reason: e.to_string() },
+        }
+    }
+}
+
+/// A `KeyStoreFailure` from the host, or from our own `FileKeyStore`
+/// reached through the host's side of the trait, as the core sees it.
+impl From<KeyStoreFailure> for KeyStoreError {
+    fn from(failure: KeyStoreFailure) -> Self {
+        Self::Host(failure.to_string())
+    }
+}
+
+/// A core key store error thrown back out of our `FileKeyStore`'s side of
+/// the exported `KeyStore` trait.
+impl From<KeyStoreError> for KeyStoreFailure {
+    fn from(error: KeyStoreError) -> Self {
+        match error {
+            KeyStoreError::Host(reason) => Self::Failed { reason },
+            e => Self::Failed { reason: e.to_string() },
+        }
+    }
+}
+
 /// An exception of another type thrown inside a host callback.
 impl From<uniffi::UnexpectedUniFFICallbackError> for EgocapError {
+    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Callback { reason: error.reason }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeyStoreFailure {
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Callback { reason: error.reason }
     }
@@ -97,6 +264,24 @@ mod tests {
         assert_eq!(failed.to_string(), "recording failed: encoder panicked");
         let settings: EgocapError = CaptureError::Settings("queue too large".into()).into();
         assert_eq!(settings.to_string(), "invalid settings: queue too large");
+    }
+
+    #[test]
+    fn a_record_error_maps_to_the_case_of_the_record_it_came_from() {
+        let wrong_type = || RecordError::WrongType { expected: "consent", found: "segment" };
+        let consent = EgocapError::from_record(RecordRole::Consent, wrong_type());
+        assert!(matches!(consent, EgocapError::ConsentInvalid { .. }), "{consent}");
+        let set = EgocapError::from_record(RecordRole::RecipientSet, wrong_type());
+        assert!(matches!(set, EgocapError::RecipientSetUntrusted { .. }), "{set}");
+        let other: EgocapError = wrong_type().into();
+        assert!(matches!(other, EgocapError::InvalidRecord { .. }), "{other}");
+        let withdrawn: EgocapError =
+            RecordError::ConsentWithdrawn { consent_id: "ab12".into(), at: "2026-11-23T15:00:00Z".into() }.into();
+        assert_eq!(withdrawn.to_string(), "consent ab12 was withdrawn at 2026-11-23T15:00:00Z");
+        let host: EgocapError = RecordError::KeyStore(KeyStoreError::Host("keystore locked".into())).into();
+        assert_eq!(host.to_string(), "key store: keystore locked");
+        let thrown: KeyStoreError = KeyStoreFailure::Failed { reason: "keystore locked".into() }.into();
+        assert_eq!(EgocapError::from(thrown).to_string(), "key store: keystore locked");
     }
 
     #[test]

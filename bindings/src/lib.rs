@@ -1,8 +1,10 @@
 //! Kotlin and Swift bindings for `egocap-core`, through UniFFI procedural
 //! macros. A thin facade: records and enums mirroring the core's types, the
-//! [`RecordingSession`] object, one error enum, and the host's hooks as
-//! foreign traits ([`VideoEncoder`], [`LogSink`], [`EventSink`]). No
-//! capture logic lives here.
+//! [`RecordingSession`] object (sealed by default), signed records as JSON
+//! text (device registration, consent, withdrawal, recipient set, key
+//! change), [`verify_dataset`] for the owner's side, one error enum, and
+//! the host's hooks as foreign traits ([`VideoEncoder`], [`KeyStore`],
+//! [`LogSink`], [`EventSink`]). No capture or provenance logic lives here.
 //!
 //! Threading: `RecordingSession::start` (encoder and directory set-up),
 //! `stop` (waits for the last segment to be encoded and written) and
@@ -24,25 +26,35 @@ uniffi::setup_scaffolding!();
 
 mod bulk_bytes;
 mod config;
+mod consent;
 mod encoder;
 mod error;
 mod events;
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
 mod frame;
+mod identity;
 mod imu;
+mod keystore;
 mod logging;
 mod push_cost;
+mod sealing;
 mod session;
 mod summary;
+mod verify;
 
 pub use bulk_bytes::BulkBytes;
 pub use config::SessionConfig;
+pub use consent::{ConsentReceipt, ConsentTerms};
 pub use encoder::VideoEncoder;
-pub use error::EgocapError;
+pub use error::{EgocapError, KeyStoreFailure};
 pub use events::EventSink;
 pub use frame::{Frame, Plane};
+pub use identity::AgeIdentity;
 pub use imu::ImuSample;
+pub use keystore::{FileKeyStore, KeyStore};
 pub use logging::{LogLevel, LogRecord, LogSink};
 pub use push_cost::PushCost;
+pub use sealing::SealingConfig;
 pub use session::RecordingSession;
+pub use verify::{verify_dataset, SegmentFailure, SegmentFailureKind, SegmentVerdict, VerificationReport};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use egocap_core::clock::SystemClock;
 use egocap_core::frame::FrameFormat;
+use egocap_core::sealer::SealingSink;
 use egocap_core::session::{self as core, EncoderChoice, LiveStats, PauseReason, PushOutcome, SessionSummary};
 use egocap_core::sink::{PlaintextDirSink, SegmentSink};
 
@@ -15,6 +16,7 @@ use crate::error::{guarded, EgocapError};
 use crate::events::{EventReportingSink, EventSink};
 use crate::frame::Frame;
 use crate::imu::ImuSample;
+use crate::sealing::SealingConfig;
 
 /// One recording. Thread-safe: frames may come from the camera thread and
 /// IMU samples from the sensor thread at the same time.
@@ -31,14 +33,42 @@ pub struct RecordingSession {
 
 #[uniffi::export]
 impl RecordingSession {
-    /// Starts recording into `<output_dir>/<session id>/` (plaintext MP4
-    /// segments for now; sealed segments come with the sealer). `encoder`
-    /// is the host's hardware encoder, or `null` for the built-in OpenH264.
-    /// Validates the configuration now, so bad settings fail here.
-    /// Blocking (creates the directory and sets up the encoder): call from
-    /// a background thread.
+    /// Starts a sealed recording into `<output_dir>/<session id>/`: each
+    /// segment is age-encrypted to the owner's recipients as it is written
+    /// (`seg-NNNNNN.mp4.age`) with a signed record beside it
+    /// (`seg-NNNNNN.record.json`); the identity records go beside them.
+    /// Checks `sealing` first: a consent that is not this device's
+    /// (`ConsentInvalid`) or was withdrawn (`ConsentWithdrawn`), a recipient
+    /// set the owner's key did not sign (`RecipientSetUntrusted`), a record
+    /// that does not parse (`InvalidRecord`) or a failing key store
+    /// (`KeyStore`) start nothing. `encoder` is the host's hardware encoder,
+    /// or `null` for the built-in OpenH264. Validates the configuration now,
+    /// so bad settings fail here. Blocking (creates the directory and sets
+    /// up the encoder): call from a background thread.
     #[uniffi::constructor]
     pub fn start(
+        config: SessionConfig,
+        output_dir: String,
+        sealing: SealingConfig,
+        encoder: Option<Arc<dyn VideoEncoder>>,
+        events: Option<Arc<dyn EventSink>>,
+    ) -> Result<Arc<Self>, EgocapError> {
+        guarded(|| {
+            let config: core::SessionConfig = config.into();
+            let setup = sealing.into_setup(config.frame_clock)?;
+            let session_id = core::new_session_id();
+            let sink =
+                SealingSink::create(Path::new(&output_dir), &session_id, setup).map_err(core::CaptureError::from)?;
+            let segment_dir = sink.dir().to_path_buf();
+            Self::run(config, session_id, Box::new(sink), segment_dir, encoder, events)
+        })
+    }
+
+    /// Desktop tools and tests only: writes **unencrypted** MP4 segments
+    /// into `<output_dir>/<session id>/`, with no consent and no signed
+    /// records, and logs a warning saying so. Apps call `start`.
+    #[uniffi::constructor]
+    pub fn start_unencrypted(
         config: SessionConfig,
         output_dir: String,
         encoder: Option<Arc<dyn VideoEncoder>>,
@@ -46,22 +76,12 @@ impl RecordingSession {
     ) -> Result<Arc<Self>, EgocapError> {
         guarded(|| {
             let config: core::SessionConfig = config.into();
-            let format = config.frame_format;
             let session_id = core::new_session_id();
-            let plaintext =
+            // The core's sink logs the warning ("writing unencrypted segments to …").
+            let sink =
                 PlaintextDirSink::create(Path::new(&output_dir), &session_id).map_err(core::CaptureError::from)?;
-            let segment_dir = plaintext.dir().to_path_buf();
-            let sink: Box<dyn SegmentSink> = match events {
-                Some(events) => Box::new(EventReportingSink { inner: Box::new(plaintext), events }),
-                None => Box::new(plaintext),
-            };
-            let encoder = match encoder {
-                Some(host) => EncoderChoice::Host(Box::new(HostEncoder(host))),
-                None => EncoderChoice::OpenH264,
-            };
-            let inner =
-                core::RecordingSession::start_with_clock(config, encoder, sink, Arc::new(SystemClock), session_id)?;
-            Ok(Arc::new(Self { inner, format, segment_dir }))
+            let segment_dir = sink.dir().to_path_buf();
+            Self::run(config, session_id, Box::new(sink), segment_dir, encoder, events)
         })
     }
 
@@ -115,5 +135,28 @@ impl RecordingSession {
     /// `PipelineFailed`; segments finished before the failure stay on disk.
     pub fn stop(&self) -> Result<SessionSummary, EgocapError> {
         guarded(|| Ok(self.inner.stop()?))
+    }
+}
+
+impl RecordingSession {
+    fn run(
+        config: core::SessionConfig,
+        session_id: String,
+        sink: Box<dyn SegmentSink>,
+        segment_dir: PathBuf,
+        encoder: Option<Arc<dyn VideoEncoder>>,
+        events: Option<Arc<dyn EventSink>>,
+    ) -> Result<Arc<Self>, EgocapError> {
+        let format = config.frame_format;
+        let sink: Box<dyn SegmentSink> = match events {
+            Some(events) => Box::new(EventReportingSink { inner: sink, events }),
+            None => sink,
+        };
+        let encoder = match encoder {
+            Some(host) => EncoderChoice::Host(Box::new(HostEncoder(host))),
+            None => EncoderChoice::OpenH264,
+        };
+        let inner = core::RecordingSession::start_with_clock(config, encoder, sink, Arc::new(SystemClock), session_id)?;
+        Ok(Arc::new(Self { inner, format, segment_dir }))
     }
 }

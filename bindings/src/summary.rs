@@ -82,7 +82,8 @@ pub struct SegmentSummary {
     pub format_version: u32,
     pub session_id: String,
     pub sequence: u64,
-    /// File name inside `RecordingSession.segment_dir()`.
+    /// File name inside `RecordingSession.segment_dir()`; a sealed session
+    /// writes it as `<file>.age` (the path `EventSink.segment_written` gets).
     pub file: String,
     pub start_ns: i64,
     pub end_ns: i64,

@@ -12,8 +12,9 @@
 //   # and a test target with this file.
 //   swift test
 //
-// The tests mirror bindings/tests/kotlin/EgocapTests.kt.
+// The tests mirror bindings/tests/kotlin/EgocapTests.kt and Sealing.kt.
 
+import CryptoKit
 import Foundation
 import XCTest
 
@@ -71,6 +72,44 @@ final class DyingEncoder: VideoEncoder, @unchecked Sendable {
     func flush() throws -> [EncodedFrame] { [] }
 }
 
+/// A KeyStore in Swift over CryptoKit's Ed25519, as an app would wrap a
+/// Keychain-held key (the private key never crosses into the library).
+final class CryptoKitKeyStore: KeyStore, @unchecked Sendable {
+    private let key = Curve25519.Signing.PrivateKey()
+    private let lock = NSLock()
+    private var count = 0
+
+    var signatures: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+
+    func publicKey() throws -> Data { key.publicKey.rawRepresentation }
+
+    func sign(message: Data) throws -> Data {
+        lock.lock()
+        count += 1
+        lock.unlock()
+        return try key.signature(for: message)
+    }
+}
+
+/// The dataset owner: a pinned signing key, an age identity, a signed recipient set.
+struct Owner {
+    let key: FileKeyStore
+    let identity: AgeIdentity
+    let recipientSetJson: String
+    let keyHex: String
+
+    init() throws {
+        key = try FileKeyStore.ephemeral()
+        identity = try generateAgeIdentity()
+        recipientSetJson = try signRecipientSet(ownerKeystore: key, version: 1, recipients: [identity.recipient])
+        keyHex = try key.publicKeyHex()
+    }
+}
+
 final class EgocapTests: XCTestCase {
     let frameIntervalNs: Int64 = 33_333_333
 
@@ -120,7 +159,7 @@ final class EgocapTests: XCTestCase {
         let logs = CollectingLogSink()
         try installLogSink(sink: logs, maxLevel: .debug)
         let events = CollectingEventSink()
-        let session = try RecordingSession.start(
+        let session = try RecordingSession.startUnencrypted(
             config: config(width: 320, height: 240), outputDir: try tempDir(), encoder: nil, events: events)
         let base: Int64 = 1_000_000_000
         for i in 0..<60 {
@@ -145,7 +184,7 @@ final class EgocapTests: XCTestCase {
     }
 
     func testBadFrameIsATypedError() throws {
-        let session = try RecordingSession.start(
+        let session = try RecordingSession.startUnencrypted(
             config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
         var frame = nv12Frame(width: 64, height: 64, index: 0, timestampNs: 1_000)
         frame.planes[0].data = Data(count: 100)
@@ -161,12 +200,12 @@ final class EgocapTests: XCTestCase {
     func testBadSettingsAreTypedErrors() throws {
         var bad = config(width: 64, height: 64)
         bad.segmentDurationNs = 0
-        XCTAssertThrowsError(try RecordingSession.start(config: bad, outputDir: try tempDir(), encoder: nil, events: nil)) {
+        XCTAssertThrowsError(try RecordingSession.startUnencrypted(config: bad, outputDir: try tempDir(), encoder: nil, events: nil)) {
             guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
         }
         var rotated = config(width: 64, height: 64)
         rotated.geometry.displayRotationDegrees = 45
-        XCTAssertThrowsError(try RecordingSession.start(config: rotated, outputDir: try tempDir(), encoder: nil, events: nil)) {
+        XCTAssertThrowsError(try RecordingSession.startUnencrypted(config: rotated, outputDir: try tempDir(), encoder: nil, events: nil)) {
             guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
         }
     }
@@ -177,7 +216,7 @@ final class EgocapTests: XCTestCase {
         }
         try installLogSink(sink: ThrowingSink(), maxLevel: .trace)
         defer { removeLogSink() }
-        let session = try RecordingSession.start(
+        let session = try RecordingSession.startUnencrypted(
             config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
         for i in 0..<5 {
             _ = try session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: 1_000_000 + Int64(i) * frameIntervalNs))
@@ -187,7 +226,7 @@ final class EgocapTests: XCTestCase {
 
     func testFailingHostEncoderEndsTheSessionWithATypedError() throws {
         let encoder = DyingEncoder()
-        let session = try RecordingSession.start(
+        let session = try RecordingSession.startUnencrypted(
             config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: encoder, events: nil)
         for i in 0..<3 {
             _ = try? session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: 1_000_000 + Int64(i) * frameIntervalNs))
@@ -199,11 +238,107 @@ final class EgocapTests: XCTestCase {
     }
 
     func testStoppingTwiceIsATypedError() throws {
-        let session = try RecordingSession.start(
+        let session = try RecordingSession.startUnencrypted(
             config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
         _ = try session.stop()
         XCTAssertThrowsError(try session.stop()) {
             guard case EgocapError.Stopped = $0 else { return XCTFail("got \($0)") }
         }
+    }
+
+    // --- sealed recording -------------------------------------------------
+
+    func terms() -> ConsentTerms {
+        egocentricVideoConsentTerms(
+            controller: Controller(name: "Example Robotics Dataset Ltd", contact: "https://example.org/privacy"),
+            jurisdiction: "DE", noticeText: "You will record yourself doing chores.", noticeLanguage: "en",
+            workerPseudonym: "worker-0001")
+    }
+
+    func sealing(device: KeyStore, owner: Owner, consentJson: String, withdrawals: [String] = []) throws -> SealingConfig {
+        SealingConfig(
+            keystore: device,
+            deviceRegistrationJson: try registerDevice(keystore: device, platform: "ios", attestation: nil),
+            recipientSetJson: owner.recipientSetJson,
+            ownerKeyHex: owner.keyHex,
+            consentJson: consentJson,
+            withdrawalsJson: withdrawals)
+    }
+
+    func recordSealed(_ sealing: SealingConfig, frames: Int) throws -> (RecordingSession, SessionSummary) {
+        let session = try RecordingSession.start(
+            config: config(width: 64, height: 64), outputDir: try tempDir(), sealing: sealing, encoder: nil, events: nil)
+        for i in 0..<frames {
+            let t = 1_000_000_000 + Int64(i) * frameIntervalNs
+            _ = try session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: t))
+        }
+        return (session, try session.stop())
+    }
+
+    func testSealedRecordingWithAFileKeyStoreVerifies() throws {
+        let owner = try Owner()
+        let device = try FileKeyStore.ephemeral()
+        let consent = try giveConsent(keystore: device, terms: terms())
+        let (session, summary) = try recordSealed(try sealing(device: device, owner: owner, consentJson: consent.recordJson), frames: 45)
+        XCTAssertGreaterThanOrEqual(summary.segments.count, 2)
+        let files = try FileManager.default.contentsOfDirectory(atPath: session.segmentDir())
+        XCTAssertFalse(files.contains { $0.hasSuffix(".mp4") })
+        let report = try verifyDataset(dir: session.segmentDir(), identities: [owner.identity.secretKey], ownerKeyHex: owner.keyHex)
+        XCTAssertTrue(report.allVerified)
+        XCTAssertEqual(report.segments.map { $0.frames }, summary.segments.map { $0.frameCount })
+    }
+
+    func testCryptoKitKeyStoreSignsRecordsThatVerify() throws {
+        let owner = try Owner()
+        let device = CryptoKitKeyStore()
+        let consent = try giveConsent(keystore: device, terms: terms())
+        let (session, summary) = try recordSealed(try sealing(device: device, owner: owner, consentJson: consent.recordJson), frames: 45)
+        XCTAssertEqual(device.signatures, 2 + summary.segments.count)
+        let report = try verifyDataset(dir: session.segmentDir(), identities: [owner.identity.secretKey], ownerKeyHex: owner.keyHex)
+        XCTAssertTrue(report.allVerified)
+    }
+
+    func testConsentProblemsAreTypedErrorsAtStart() throws {
+        let owner = try Owner()
+        let device = try FileKeyStore.ephemeral()
+        let elsewhere = try giveConsent(keystore: try FileKeyStore.ephemeral(), terms: terms())
+        XCTAssertThrowsError(try recordSealed(try sealing(device: device, owner: owner, consentJson: elsewhere.recordJson), frames: 1)) {
+            guard case EgocapError.ConsentInvalid = $0 else { return XCTFail("got \($0)") }
+        }
+        let consent = try giveConsent(keystore: device, terms: terms())
+        let withdrawal = try withdrawConsent(keystore: device, consentId: consent.consentId)
+        let withdrawn = try sealing(device: device, owner: owner, consentJson: consent.recordJson, withdrawals: [withdrawal])
+        XCTAssertThrowsError(try recordSealed(withdrawn, frames: 1)) {
+            guard case EgocapError.ConsentWithdrawn(let consentId, _) = $0 else { return XCTFail("got \($0)") }
+            XCTAssertEqual(consentId, consent.consentId)
+        }
+    }
+
+    func testRecipientSetOfANonOwnerIsATypedError() throws {
+        let owner = try Owner()
+        let device = try FileKeyStore.ephemeral()
+        let consent = try giveConsent(keystore: device, terms: terms())
+        var config = try sealing(device: device, owner: owner, consentJson: consent.recordJson)
+        config.recipientSetJson = try signRecipientSet(
+            ownerKeystore: try FileKeyStore.ephemeral(), version: 2, recipients: [try generateAgeIdentity().recipient])
+        XCTAssertThrowsError(try recordSealed(config, frames: 1)) {
+            guard case EgocapError.RecipientSetUntrusted = $0 else { return XCTFail("got \($0)") }
+        }
+    }
+
+    func testAFlippedByteFailsThatSegment() throws {
+        let owner = try Owner()
+        let device = try FileKeyStore.ephemeral()
+        let consent = try giveConsent(keystore: device, terms: terms())
+        let (session, summary) = try recordSealed(try sealing(device: device, owner: owner, consentJson: consent.recordJson), frames: 45)
+        let url = URL(fileURLWithPath: session.segmentDir()).appendingPathComponent(summary.segments[0].file + ".age")
+        var bytes = try Data(contentsOf: url)
+        bytes[bytes.count / 2] ^= 0x01
+        try bytes.write(to: url)
+        let report = try verifyDataset(dir: session.segmentDir(), identities: [owner.identity.secretKey], ownerKeyHex: owner.keyHex)
+        XCTAssertFalse(report.allVerified)
+        let first = report.segments.first { $0.sequence == 0 }
+        XCTAssertTrue(first?.failures.contains { $0.kind == .sealedHashMismatch } ?? false)
+        XCTAssertTrue(report.segments.filter { $0.sequence != 0 }.allSatisfy { $0.failures.isEmpty })
     }
 }
