@@ -9,6 +9,7 @@ use egocap_core::age::AgeError;
 use egocap_core::provenance::keystore::{KeyStoreError, PublicKeyError};
 use egocap_core::provenance::RecordError;
 use egocap_core::session::CaptureError;
+use egocap_core::sink::SinkError;
 use egocap_core::verify::VerifyError;
 
 /// Thrown by every fallible call (Kotlin `EgocapException`, Swift `EgocapError`).
@@ -133,6 +134,7 @@ impl From<CaptureError> for EgocapError {
             e @ CaptureError::Geometry(_) => Self::InvalidSettings { reason: e.to_string() },
             CaptureError::Settings(reason) => Self::InvalidSettings { reason },
             CaptureError::Encoder(e) => Self::Encoder { reason: e.to_string() },
+            CaptureError::Sink(SinkError::DeviceIdentity(reason)) => Self::KeyStore { reason },
             e @ CaptureError::Sink(_) => Self::Storage { reason: e.to_string() },
             e @ (CaptureError::Segment(_) | CaptureError::Build(_)) => Self::PipelineFailed { reason: e.to_string() },
             CaptureError::PipelineFailed(reason) => Self::PipelineFailed { reason },

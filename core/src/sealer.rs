@@ -54,7 +54,10 @@ pub struct SealingSink {
 
 impl SealingSink {
     /// Creates the session directory with the identity records in it.
+    /// Refuses a registration of another key, and a key store that cannot
+    /// sign, now rather than at the first segment.
     pub fn create(root: &Path, session_id: &str, setup: SealingSetup) -> Result<Self, SinkError> {
+        check_device(&setup)?;
         let files = DurableDir::create(root, session_id)?;
         remove_unrecorded_sealed_files(root);
         files.write_file(DEVICE_RECORD_FILE, setup.device_registration.canonical_bytes())?;
@@ -117,6 +120,27 @@ impl SegmentSink for SealingSink {
     }
 }
 
+fn check_device(setup: &SealingSetup) -> Result<(), SinkError> {
+    let refuse = |what: String| Err(SinkError::DeviceIdentity(what));
+    let key = match setup.keystore.public_key() {
+        Ok(key) => key,
+        Err(e) => return refuse(e.to_string()),
+    };
+    match setup.device_registration.body() {
+        RecordBody::DeviceRegistration(r) if r.device_key == key && setup.device_registration.is_signed_by(&key) => {}
+        _ => return refuse(format!("the device registration is not one of key {key}")),
+    }
+    if !setup.consent.record.is_signed_by(&key) {
+        return refuse(format!("the consent was not given on key {key}"));
+    }
+    const PROBE: &[u8] = b"egocap-keystore-probe";
+    match setup.keystore.sign(PROBE) {
+        Ok(signature) if key.verify(PROBE, &signature).is_ok() => Ok(()),
+        Ok(_) => refuse(format!("key store signatures do not verify under {key}")),
+        Err(e) => refuse(e.to_string()),
+    }
+}
+
 pub fn record_file_name(sequence: u64) -> String {
     format!("{}{RECORD_SUFFIX}", crate::segment::segment_file_name(sequence).trim_end_matches(".mp4"))
 }
@@ -137,5 +161,64 @@ fn remove_unrecorded_sealed_files(root: &Path) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::age::Identity;
+    use crate::provenance::consent::{ConsentRecord, ConsentTerms, Controller, Notice};
+    use crate::provenance::identity::{DeviceRegistration, RecipientSet};
+    use crate::provenance::keystore::{FileKeyStore, KeyStoreError, PublicKey};
+    use crate::provenance::values::UtcInstant;
+
+    /// Hands out a public key but cannot sign (a locked platform key store).
+    struct LockedKeyStore(FileKeyStore);
+
+    impl KeyStore for LockedKeyStore {
+        fn public_key(&self) -> Result<PublicKey, KeyStoreError> {
+            self.0.public_key()
+        }
+        fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
+            Err(KeyStoreError::Host("user not authenticated".into()))
+        }
+    }
+
+    fn setup(keystore: Arc<dyn KeyStore>, registered: &dyn KeyStore) -> SealingSetup {
+        let owner = FileKeyStore::ephemeral().unwrap();
+        let set = RecipientSet::sign(&owner, 1, &[Identity::generate().unwrap().recipient()], UtcInstant(0)).unwrap();
+        let terms = ConsentTerms::egocentric_video(
+            Controller { name: "D".into(), contact: "c".into() },
+            "DE",
+            Notice::of_text("n", "en"),
+            "worker-1",
+        );
+        let consent = ConsentRecord::give(registered, terms, UtcInstant(0)).unwrap();
+        SealingSetup {
+            device_registration: DeviceRegistration::sign(registered, "desktop", None, UtcInstant(0)).unwrap(),
+            recipients: TrustedRecipientSet::check(&set, &owner.public_key().unwrap()).unwrap(),
+            consent: ActiveConsent::check(&consent, &[], &registered.public_key().unwrap()).unwrap(),
+            keystore,
+            clock_domain: ClockDomain::BootTime,
+        }
+    }
+
+    #[test]
+    fn a_registration_of_another_key_or_a_key_store_that_cannot_sign_is_refused_before_anything_is_written() {
+        let root = tempfile::tempdir().unwrap();
+        let other = FileKeyStore::ephemeral().unwrap();
+        let refused =
+            SealingSink::create(root.path(), "s1", setup(Arc::new(FileKeyStore::ephemeral().unwrap()), &other));
+        assert!(matches!(refused, Err(SinkError::DeviceIdentity(_))));
+        // The same key twice: one instance signs the records, the other is locked.
+        let key_file = root.path().join("device.key");
+        let registered = FileKeyStore::generate(&key_file).unwrap();
+        let locked = LockedKeyStore(FileKeyStore::open(&key_file).unwrap());
+        fs::remove_file(&key_file).unwrap();
+        let setup_locked = setup(Arc::new(locked), &registered);
+        let refused = SealingSink::create(root.path(), "s2", setup_locked);
+        assert!(matches!(refused, Err(SinkError::DeviceIdentity(reason)) if reason.contains("not authenticated")));
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
     }
 }

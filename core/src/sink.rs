@@ -33,6 +33,8 @@ pub enum SinkError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot seal the segment: {0}")]
     Seal(String),
+    #[error("the device identity cannot seal: {0}")]
+    DeviceIdentity(String),
     #[error("cannot encode the summary of {what}: {source}")]
     Summary { what: String, source: serde_json::Error },
 }

@@ -14,10 +14,10 @@
 mod avc;
 mod boxes;
 mod camm;
+pub mod inspect;
 mod layout;
 mod movie;
 mod plan;
-pub mod inspect;
 
 #[cfg(test)]
 mod ffmpeg_tests;
