@@ -82,19 +82,31 @@ pub fn keygen(args: &KeygenArgs) -> Result<()> {
     let device = open_or_generate(&dir.join(DEVICE_KEY))?;
     if !dir.join(DEVICE_RECORD).exists() {
         let registration = DeviceRegistration::sign(&device, "desktop", None, now())?;
-        fs::write(dir.join(DEVICE_RECORD), registration.canonical_bytes())?;
+        write_record_file(&dir.join(DEVICE_RECORD), &registration)?;
     }
     let owner = open_or_generate(&dir.join(OWNER_KEY))?;
     fs::write(dir.join(OWNER_PUB), format!("{}\n", owner.public_key()?))?;
     let identity = open_or_generate_identity(&dir.join(RECIPIENT_IDENTITY))?;
     fs::write(dir.join(RECIPIENT_PUB), format!("{}\n", identity.recipient()))?;
-    if !dir.join(RECIPIENT_SET).exists() || !args.recipients.is_empty() {
+    let set_path = dir.join(RECIPIENT_SET);
+    if !set_path.exists() || !args.recipients.is_empty() {
+        if set_path.exists() {
+            // One version, one set: re-signing a version with other recipients
+            // would let two different sets claim it.
+            let RecordBody::RecipientSet(existing) = read_record(&set_path)?.body().clone() else {
+                bail!("{} is not a recipient set", set_path.display());
+            };
+            if args.set_version <= existing.version {
+                bail!("recipient set version {} exists; pass --set-version {}", existing.version, existing.version + 1);
+            }
+            fs::remove_file(&set_path)?;
+        }
         let mut recipients = vec![identity.recipient()];
         for text in &args.recipients {
             recipients.push(Recipient::parse(text).with_context(|| format!("recipient {text:?}"))?);
         }
         let set = RecipientSet::sign(&owner, args.set_version, &recipients, now())?;
-        fs::write(dir.join(RECIPIENT_SET), set.canonical_bytes())?;
+        write_record_file(&set_path, &set)?;
     }
     println!("device key      {}  ({})", device.public_key()?, dir.join(DEVICE_KEY).display());
     println!("owner key       {}  ({})", owner.public_key()?, dir.join(OWNER_KEY).display());
@@ -117,7 +129,7 @@ pub fn consent(command: &ConsentCommand) -> Result<()> {
             };
             let withdrawal = ConsentWithdrawal::sign(&device, &body.consent_id, now())?;
             let path = keys.join(format!("withdrawal-{}.json", body.consent_id));
-            fs::write(&path, withdrawal.canonical_bytes())?;
+            write_record_file(&path, &withdrawal)?;
             println!("{}", path.display());
         }
     }
@@ -137,7 +149,7 @@ pub fn give_consent(args: &GiveArgs) -> Result<PathBuf> {
     let record = ConsentRecord::give(&device, terms, now())?;
     let RecordBody::Consent(body) = record.body() else { bail!("internal: consent record of another type") };
     let path = args.keys.join(format!("consent-{}.json", body.consent_id));
-    fs::write(&path, record.canonical_bytes())?;
+    write_record_file(&path, &record)?;
     Ok(path)
 }
 
@@ -166,7 +178,7 @@ pub fn read_record(path: &Path) -> Result<SignedRecord> {
 
 pub fn read_owner_key(path: &Path) -> Result<PublicKey> {
     let text = fs::read_to_string(path).with_context(|| format!("reading owner key {}", path.display()))?;
-    PublicKey::from_hex(&text).with_context(|| format!("owner key {}", path.display()))
+    PublicKey::from_hex(text.trim()).with_context(|| format!("owner key {}", path.display()))
 }
 
 fn read_withdrawals(dir: &Path) -> Result<Vec<SignedRecord>> {
@@ -181,6 +193,12 @@ fn read_withdrawals(dir: &Path) -> Result<Vec<SignedRecord>> {
     Ok(records)
 }
 
+/// A new record file, fsynced with its directory: a withdrawal reported as
+/// done must survive a power cut.
+fn write_record_file(path: &Path, record: &SignedRecord) -> Result<()> {
+    write_private_file(path, record.canonical_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
 fn open_or_generate(path: &Path) -> Result<FileKeyStore> {
     if path.exists() {
         Ok(FileKeyStore::open(path)?)
@@ -191,7 +209,7 @@ fn open_or_generate(path: &Path) -> Result<FileKeyStore> {
 
 fn open_or_generate_identity(path: &Path) -> Result<Identity> {
     if path.exists() {
-        let text = fs::read_to_string(path)?;
+        let text = zeroize::Zeroizing::new(fs::read_to_string(path)?);
         let mut identities = egocap_core::age::parse_identity_file(&text)?;
         if identities.is_empty() {
             bail!("{} holds no identity", path.display());

@@ -12,7 +12,7 @@ use egocap_core::frame::FrameFormat;
 use egocap_core::imu::Rotation3;
 use egocap_core::sealer::{SealingSetup, SealingSink};
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
-use egocap_core::sink::{PlaintextDirSink, SegmentSink, WriteStep, WriteStepHook};
+use egocap_core::sink::{PlaintextDirSink, SegmentSink, WriteStepHook};
 
 use crate::keys::load_sealing_keys;
 use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
@@ -278,7 +278,15 @@ pub fn report(recorded: &Recorded) {
 /// Test hook: `EGOCAP_TEST_KILL_AT=after_write|after_fsync|after_rename:N`
 /// kills this process with SIGKILL at that step of the N-th file written
 /// (counting from 0), so crash tests reach the instants between the steps.
+/// Debug builds only: a release binary never dies on an environment variable.
+#[cfg(not(debug_assertions))]
 fn kill_hook_from_env() -> Result<Option<WriteStepHook>> {
+    Ok(None)
+}
+
+#[cfg(debug_assertions)]
+fn kill_hook_from_env() -> Result<Option<WriteStepHook>> {
+    use egocap_core::sink::WriteStep;
     let Ok(spec) = std::env::var("EGOCAP_TEST_KILL_AT") else { return Ok(None) };
     let (step, index) = spec.split_once(':').unwrap_or((spec.as_str(), "0"));
     let step = match step {

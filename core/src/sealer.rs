@@ -13,7 +13,7 @@
 //! the process died; the next start removes it with the `.partial` files.
 
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use crate::provenance::segment_record::{FileDigest, SealedFile, SealingFacts, Se
 use crate::provenance::values::{HashingWriter, Sha256Digest};
 use crate::segment::FinishedSegment;
 use crate::session::SessionSummary;
-use crate::sink::{write_session_summary, DurableDir, SegmentSink, SinkError, WriteStepHook};
+use crate::sink::{is_session_file_name, write_session_summary, DurableDir, SegmentSink, SinkError, WriteStepHook};
 
 pub const SEALED_SUFFIX: &str = ".age";
 pub const RECORD_SUFFIX: &str = ".record.json";
@@ -61,8 +61,8 @@ impl SealingSink {
         let files = DurableDir::create(root, session_id)?;
         remove_unrecorded_sealed_files(root);
         files.write_file(DEVICE_RECORD_FILE, setup.device_registration.canonical_bytes())?;
-        files.write_file(RECIPIENTS_RECORD_FILE, setup.recipients.record.canonical_bytes())?;
-        files.write_file(CONSENT_RECORD_FILE, setup.consent.record.canonical_bytes())?;
+        files.write_file(RECIPIENTS_RECORD_FILE, setup.recipients.record().canonical_bytes())?;
+        files.write_file(CONSENT_RECORD_FILE, setup.consent.record().canonical_bytes())?;
         Ok(Self { files, setup, previous_record: Sha256Digest::ZERO })
     }
 
@@ -76,14 +76,14 @@ impl SealingSink {
     }
 
     fn seal(&self, name: &str, plaintext: &[u8]) -> Result<(PathBuf, Sha256Digest, u64), SinkError> {
-        let recipients = &self.setup.recipients.recipients;
+        let recipients = self.setup.recipients.recipients();
         let (path, (digest, bytes)) = self.files.write_streamed(name, |file| {
-            let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 16, file));
+            let hashing = HashingWriter::new(file);
             let mut encryptor = StreamEncryptor::new(hashing, recipients).map_err(std::io::Error::other)?;
             encryptor.write_all(plaintext)?;
             let hashing = encryptor.finish().map_err(std::io::Error::other)?;
-            let (mut buffered, digest, bytes) = hashing.finish();
-            buffered.flush()?;
+            let (file, digest, bytes) = hashing.finish();
+            file.flush()?;
             Ok((digest, bytes))
         })?;
         Ok((path, digest, bytes))
@@ -102,8 +102,9 @@ impl SegmentSink for SealingSink {
             plaintext,
             sealed: SealedFile { file: sealed_name, sha256: sealed_sha256, bytes: sealed_bytes },
             previous_record_sha256: self.previous_record,
-            consent_id: self.setup.consent.consent_id.clone(),
-            recipient_set_version: self.setup.recipients.version,
+            consent_id: self.setup.consent.consent_id().to_owned(),
+            recipient_set_version: self.setup.recipients.version(),
+            recipient_set_sha256: self.setup.recipients.record().hash(),
             blur: None,
             device_key: self.setup.keystore.public_key().map_err(|e| SinkError::Seal(e.to_string()))?,
         };
@@ -130,7 +131,7 @@ fn check_device(setup: &SealingSetup) -> Result<(), SinkError> {
         RecordBody::DeviceRegistration(r) if r.device_key == key && setup.device_registration.is_signed_by(&key) => {}
         _ => return refuse(format!("the device registration is not one of key {key}")),
     }
-    if !setup.consent.record.is_signed_by(&key) {
+    if !setup.consent.record().is_signed_by(&key) {
         return refuse(format!("the consent was not given on key {key}"));
     }
     const PROBE: &[u8] = b"egocap-keystore-probe";
@@ -145,15 +146,20 @@ pub fn record_file_name(sequence: u64) -> String {
     format!("{}{RECORD_SUFFIX}", crate::segment::segment_file_name(sequence).trim_end_matches(".mp4"))
 }
 
-/// Removes `seg-*.mp4.age` files that have no record beside them, in the
-/// session directories under `root`.
+/// Removes `seg-NNNNNN.mp4.age` files that have no record beside them, in
+/// the sealed session directories (those holding `recipients.json`) under
+/// `root`; nothing else is touched.
 fn remove_unrecorded_sealed_files(root: &Path) {
     let Ok(sessions) = fs::read_dir(root) else { return };
-    for session in sessions.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+    let sealed_sessions = sessions.flatten().map(|e| e.path()).filter(|p| p.join(RECIPIENTS_RECORD_FILE).is_file());
+    for session in sealed_sessions {
         let Ok(entries) = fs::read_dir(&session) else { continue };
         for path in entries.flatten().map(|e| e.path()) {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(stem) = name.strip_suffix(".mp4.age") else { continue };
+            let Some(stem) = name.strip_suffix(".mp4.age").filter(|s| is_session_file_name(name) && !s.contains('.'))
+            else {
+                continue;
+            };
             if !session.join(format!("{stem}{RECORD_SUFFIX}")).exists() {
                 match fs::remove_file(&path) {
                     Ok(()) => log::info!("removed {} (sealed, but its record was never written)", path.display()),

@@ -156,6 +156,17 @@ pub fn write_session_summary(files: &DurableDir, summary: &SessionSummary) -> Re
 }
 
 /// Removes `*.partial` files in `root` and its immediate subdirectories.
+/// Names our sessions write; only their `.partial` forms are ever removed,
+/// so an output directory shared with other files loses nothing of theirs.
+/// (One recorder per output root: a second one recording at the same time
+/// would see the first one's files in progress as leftovers.)
+pub fn is_session_file_name(name: &str) -> bool {
+    let segment = name.strip_prefix("seg-").is_some_and(|rest| {
+        rest.len() > 6 && rest.as_bytes()[..6].iter().all(u8::is_ascii_digit) && rest.as_bytes()[6] == b'.'
+    });
+    segment || ["session.json", "device.json", "recipients.json", "consent.json"].contains(&name)
+}
+
 fn remove_leftovers(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else { return };
     for entry in entries.flatten() {
@@ -171,7 +182,8 @@ fn remove_leftovers_in(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == &PARTIAL_SUFFIX[1..]) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.strip_suffix(PARTIAL_SUFFIX).is_some_and(is_session_file_name) {
             match fs::remove_file(&path) {
                 Ok(()) => log::info!("removed leftover {} from an interrupted session", path.display()),
                 Err(e) => log::warn!("could not remove leftover {}: {e}", path.display()),
@@ -191,9 +203,13 @@ mod tests {
         fs::create_dir_all(&old).unwrap();
         fs::write(old.join("seg-000001.mp4.partial"), b"half").unwrap();
         fs::write(old.join("seg-000000.mp4"), b"whole").unwrap();
+        let others = root.path().join("Videos");
+        fs::create_dir_all(&others).unwrap();
+        fs::write(others.join("draft.partial"), b"someone else's").unwrap();
         let sink = PlaintextDirSink::create(root.path(), "new-session").unwrap();
         assert!(!old.join("seg-000001.mp4.partial").exists());
         assert!(old.join("seg-000000.mp4").exists());
+        assert!(others.join("draft.partial").exists());
         let written = sink.files.write_file("x.bin", b"abc").unwrap();
         assert_eq!(fs::read(written).unwrap(), b"abc");
         assert!(!sink.dir().join("x.bin.partial").exists());

@@ -240,7 +240,13 @@ fn a_record_re_signed_with_another_key_is_refused() {
     let owner_device = device.key.public_key().unwrap().to_hex();
     assert_eq!(
         found[0],
-        ("seg-000001".into(), vec![SegmentFailure::SignedByOtherKey { signer, device: owner_device }])
+        (
+            "seg-000001".into(),
+            vec![
+                SegmentFailure::NotSessionDevice(signer.clone()),
+                SegmentFailure::SignedByOtherKey { signer, device: owner_device }
+            ]
+        )
     );
     // The forged record hashes differently: the next link breaks too.
     assert_eq!(found[1], ("seg-000002".into(), vec![SegmentFailure::ChainBroken(1)]));
@@ -249,11 +255,11 @@ fn a_record_re_signed_with_another_key_is_refused() {
 #[test]
 fn segments_recorded_after_a_withdrawal_fail_and_earlier_ones_pass() {
     let (root, owner, device, session) = setup();
-    let third = SignedRecord::parse(&fs::read(session.join("seg-000002.record.json")).unwrap()).unwrap();
-    let RecordBody::Segment(third) = third.body() else { panic!() };
+    let second = SignedRecord::parse(&fs::read(session.join("seg-000001.record.json")).unwrap()).unwrap();
+    let RecordBody::Segment(second) = second.body() else { panic!() };
     let RecordBody::Consent(consent) = device.consent.body() else { panic!() };
-    // Withdrawn between the second and the third segment's start.
-    let at = UtcInstant(third.start_utc.unwrap().0 - 1);
+    // Withdrawn the instant the second segment closed.
+    let at = second.end_utc.unwrap();
     let withdrawal = ConsentWithdrawal::sign(device.key.as_ref(), &consent.consent_id, at).unwrap();
     fs::write(root.path().join("withdrawal.json"), withdrawal.canonical_bytes()).unwrap();
     let found = failures(&verify(root.path(), &owner));
@@ -262,11 +268,19 @@ fn segments_recorded_after_a_withdrawal_fail_and_earlier_ones_pass() {
 }
 
 #[test]
-fn a_recipient_set_the_owner_did_not_sign_fails_every_segment() {
-    let (root, owner, _device, session) = setup();
-    let impostor = FileKeyStore::ephemeral().unwrap();
-    let forged = RecipientSet::sign(&impostor, 1, &[owner.identity.recipient()], UtcInstant(UTC_BASE)).unwrap();
-    fs::write(session.join("recipients.json"), forged.canonical_bytes()).unwrap();
+fn segments_sealed_under_a_recipient_set_the_owner_did_not_sign_fail() {
+    // An app whose configuration pins an impostor's key as the owner's: the
+    // impostor's set is accepted on the device, but not by the real owner.
+    let root = tempfile::tempdir().unwrap();
+    let owner = owner();
+    let impostor_key = FileKeyStore::ephemeral().unwrap();
+    let impostor_set =
+        RecipientSet::sign(&impostor_key, 1, &[owner.identity.recipient()], UtcInstant(UTC_BASE)).unwrap();
+    let identity = Identity::parse(&owner.identity.to_secret_string()).unwrap();
+    let impostor = Owner { key: impostor_key, identity, recipients: impostor_set };
+    // The owner's own set of the same version is there too: a version number alone must not pass.
+    fs::write(root.path().join("recipients-v1.json"), owner.recipients.canonical_bytes()).unwrap();
+    record(root.path(), &impostor, &device());
     let found = failures(&verify(root.path(), &owner));
     assert_eq!(found.len(), SEGMENTS);
     assert!(found.iter().all(|(_, f)| f == &vec![SegmentFailure::RecipientSetNotFromOwner(1)]), "{found:?}");
@@ -318,4 +332,87 @@ fn python_rfc8785_canonicalises_our_records_to_the_same_bytes() {
     for (path, theirs) in files.iter().zip(theirs) {
         assert_eq!(fs::read(path).unwrap(), theirs, "{}", path.display());
     }
+}
+
+#[test]
+fn a_segment_appended_by_another_device_to_a_session_fails() {
+    let (root, owner, _device, session) = setup();
+    // A stranger with their own registration and consent continues the
+    // chain of a real session with a segment of their own.
+    let stranger = device();
+    let other_root = tempfile::tempdir().unwrap();
+    let theirs = record(other_root.path(), &owner, &stranger);
+    let last = SignedRecord::parse(&fs::read(session.join("seg-000003.record.json")).unwrap()).unwrap();
+    let their_first = SignedRecord::parse(&fs::read(theirs.join("seg-000000.record.json")).unwrap()).unwrap();
+    let RecordBody::Segment(mut body) = their_first.body().clone() else { panic!() };
+    body.session_id = session.file_name().unwrap().to_str().unwrap().to_owned();
+    body.sequence = SEGMENTS as u64;
+    body.sealed.file = "seg-000004.mp4.age".into();
+    body.previous_record_sha256 = last.hash();
+    let forged = SignedRecord::sign(RecordBody::Segment(body), &[stranger.key.as_ref()]).unwrap();
+    fs::write(session.join("seg-000004.record.json"), forged.canonical_bytes()).unwrap();
+    fs::copy(theirs.join("seg-000000.mp4.age"), session.join("seg-000004.mp4.age")).unwrap();
+    for (name, record) in
+        [("stranger-device.json", &stranger.registration), ("stranger-consent.json", &stranger.consent)]
+    {
+        fs::write(root.path().join(name), record.canonical_bytes()).unwrap();
+    }
+    let found = failures(&verify(root.path(), &owner));
+    let RecordBody::Consent(their_consent) = stranger.consent.body() else { panic!() };
+    assert_eq!(
+        found,
+        vec![(
+            "seg-000004".into(),
+            vec![
+                SegmentFailure::ConsentFromOtherDevice(their_consent.consent_id.clone()),
+                SegmentFailure::NotSessionDevice(stranger.key.public_key().unwrap().to_hex())
+            ]
+        )]
+    );
+}
+
+#[test]
+fn a_re_signed_record_that_misstates_its_content_fails_the_file_checks() {
+    let (root, owner, device, session) = setup();
+    let resign = |name: &str, change: &dyn Fn(&mut egocap_core::provenance::segment_record::SegmentRecord)| {
+        let path = session.join(name);
+        let record = SignedRecord::parse(&fs::read(&path).unwrap()).unwrap();
+        let RecordBody::Segment(mut body) = record.body().clone() else { panic!() };
+        change(&mut body);
+        let signed = SignedRecord::sign(RecordBody::Segment(body), &[device.key.as_ref()]).unwrap();
+        fs::write(&path, signed.canonical_bytes()).unwrap();
+    };
+    // The last segment, so no later link breaks.
+    resign("seg-000003.record.json", &|b| b.counts.frames += 1);
+    let frames = failures(&verify(root.path(), &owner));
+    assert!(
+        matches!(frames.as_slice(), [(n, f)] if n == "seg-000003" && matches!(f.as_slice(), [SegmentFailure::FrameCountMismatch { .. }])),
+        "{frames:?}"
+    );
+    resign("seg-000003.record.json", &|b| {
+        b.counts.frames -= 1;
+        b.plaintext.sha256 = egocap_core::provenance::values::Sha256Digest::of(b"other");
+    });
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found, vec![("seg-000003".into(), vec![SegmentFailure::PlaintextHashMismatch])]);
+    fs::remove_file(session.join("seg-000003.mp4.age")).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(
+        found,
+        vec![("seg-000003".into(), vec![SegmentFailure::SealedFileMissing("seg-000003.mp4.age".into())])]
+    );
+}
+
+#[test]
+fn a_record_in_another_byte_form_is_unreadable_not_silently_rehashed() {
+    let (root, owner, _device, session) = setup();
+    let path = session.join("seg-000001.record.json");
+    let text = fs::read_to_string(&path).unwrap();
+    // Re-casing the (unsigned) signature hex would change the record's hash without a key.
+    let at = text.find("\"signature\":\"").unwrap() + 13;
+    let end = at + 128;
+    let recased = format!("{}{}{}", &text[..at], text[at..end].to_uppercase(), &text[end..]);
+    fs::write(&path, recased).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    assert!(matches!(found[0].1.as_slice(), [SegmentFailure::RecordUnreadable(_)]), "{found:?}");
 }

@@ -129,11 +129,19 @@ impl ConsentWithdrawal {
 /// A consent that is valid for recording on this device now.
 #[derive(Debug, Clone)]
 pub struct ActiveConsent {
-    pub consent_id: String,
-    pub record: SignedRecord,
+    consent_id: String,
+    record: SignedRecord,
 }
 
 impl ActiveConsent {
+    pub fn consent_id(&self) -> &str {
+        &self.consent_id
+    }
+
+    pub fn record(&self) -> &SignedRecord {
+        &self.record
+    }
+
     /// Checks that `consent` is a consent signed by `device_key` and that
     /// none of `withdrawals` (signed by the same device) withdraws it.
     pub fn check(

@@ -93,12 +93,24 @@ impl RecipientSet {
 /// A recipient set checked against the owner's pinned key.
 #[derive(Debug, Clone)]
 pub struct TrustedRecipientSet {
-    pub version: u64,
-    pub recipients: Vec<Recipient>,
-    pub record: SignedRecord,
+    version: u64,
+    recipients: Vec<Recipient>,
+    record: SignedRecord,
 }
 
 impl TrustedRecipientSet {
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn recipients(&self) -> &[Recipient] {
+        &self.recipients
+    }
+
+    pub fn record(&self) -> &SignedRecord {
+        &self.record
+    }
+
     /// Accepts `record` only if it is a recipient set signed by `owner_key`.
     pub fn check(record: &SignedRecord, owner_key: &PublicKey) -> Result<Self, RecordError> {
         let RecordBody::RecipientSet(set) = record.body() else {

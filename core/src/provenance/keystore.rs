@@ -54,9 +54,13 @@ pub enum PublicKeyError {
 }
 
 impl PublicKey {
+    /// 64 lowercase hex digits, nothing else: one key, one spelling.
     pub fn from_hex(text: &str) -> Result<Self, PublicKeyError> {
         let mut bytes = [0u8; PUBLIC_KEY_LEN];
-        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| PublicKeyError::Malformed)?;
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(PublicKeyError::Malformed);
+        }
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| PublicKeyError::Malformed)?;
         Ok(Self(bytes))
     }
 

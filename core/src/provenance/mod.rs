@@ -18,6 +18,8 @@ use keystore::{KeyStoreError, PublicKey};
 pub enum RecordError {
     #[error("the record is not valid: {0}")]
     Malformed(String),
+    #[error("the record is not in canonical form (RFC 8785)")]
+    NotCanonical,
     #[error("the record has no signature")]
     Unsigned,
     #[error("unsupported record format version {0}")]

@@ -20,7 +20,7 @@ use super::keystore::{KeyStore, PublicKey, SIGNATURE_LEN};
 use super::segment_record::SegmentRecord;
 use super::values::Sha256Digest;
 use super::RecordError;
-use crate::canonical_json::to_canonical_bytes;
+use crate::canonical_json::{canonicalize_str, to_canonical_bytes};
 
 /// Prefix of every signed message (domain separation).
 pub const SIGNING_CONTEXT: &[u8] = b"egocap-record-v1\n";
@@ -91,7 +91,15 @@ impl SignedRecord {
 
     /// Reads a record and checks every signature on it. Which keys *should*
     /// have signed is the caller's question: see [`SignedRecord::signers`].
+    ///
+    /// Strict: the bytes must already be canonical (as we store them), so a
+    /// record has exactly one byte form and one hash, and duplicate member
+    /// names are refused (RFC 7493 §2.3).
     pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| RecordError::Malformed("not UTF-8".into()))?;
+        if canonicalize_str(text)? != bytes {
+            return Err(RecordError::NotCanonical);
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
         let Value::Object(mut object) = value else {
             return Err(RecordError::Malformed("a record is a JSON object".into()));
@@ -112,8 +120,11 @@ impl SignedRecord {
         let message = signing_message(&object)?;
         for signature in &signatures {
             let mut bytes = [0u8; SIGNATURE_LEN];
+            let lowercase = !signature.signature.bytes().any(|b| b.is_ascii_uppercase());
             hex::decode_to_slice(&signature.signature, &mut bytes)
-                .map_err(|_| RecordError::Malformed("a signature is 128 hex digits".into()))?;
+                .ok()
+                .filter(|()| lowercase)
+                .ok_or_else(|| RecordError::Malformed("a signature is 128 lowercase hex digits".into()))?;
             signature
                 .public_key
                 .verify(&message, &bytes)
@@ -239,7 +250,11 @@ mod tests {
         let value: Value = serde_json::from_slice(record.canonical_bytes()).unwrap();
         let shuffled = reversed(&value);
         assert_ne!(shuffled.as_bytes(), record.canonical_bytes());
-        let parsed = SignedRecord::parse(shuffled.as_bytes()).unwrap();
+        // Stored records must be canonical; any other byte form is refused...
+        assert!(matches!(SignedRecord::parse(shuffled.as_bytes()), Err(RecordError::NotCanonical)));
+        // ...and canonicalising it gives back the signed bytes.
+        let canonical = canonicalize_str(&shuffled).unwrap();
+        let parsed = SignedRecord::parse(&canonical).unwrap();
         assert_eq!(parsed.hash(), record.hash());
         assert_eq!(parsed.canonical_bytes(), record.canonical_bytes());
         assert_eq!(parsed.body(), record.body());

@@ -34,6 +34,9 @@ pub struct SegmentRecord {
     pub previous_record_sha256: Sha256Digest,
     pub consent_id: String,
     pub recipient_set_version: u64,
+    /// SHA-256 of the recipient-set record: a version number alone could be
+    /// claimed by a set someone else signed.
+    pub recipient_set_sha256: Sha256Digest,
     /// `None` when no face blurring ran on this segment.
     pub blur: Option<BlurReport>,
     pub quality: QualityReport,
@@ -128,6 +131,7 @@ pub struct SealingFacts {
     pub previous_record_sha256: Sha256Digest,
     pub consent_id: String,
     pub recipient_set_version: u64,
+    pub recipient_set_sha256: Sha256Digest,
     pub blur: Option<BlurReport>,
     pub device_key: PublicKey,
 }
@@ -139,12 +143,14 @@ impl SegmentRecord {
             .flatten()
             .map(|p| ClockPairReport { monotonic_ns: Nanos(p.monotonic_ns), utc: UtcInstant(p.utc_unix_ns) })
             .collect();
-        let duration_ns = u64::try_from(summary.end_ns - summary.start_ns).unwrap_or(0);
+        let duration_ns = u64::try_from(summary.end_ns.saturating_sub(summary.start_ns)).unwrap_or(0);
         let imu_rate_millihertz = if duration_ns == 0 {
             0
         } else {
+            // Clamped so a wild rate cannot make the record unsignable.
             u64::try_from(u128::from(summary.imu_sample_count) * 1_000_000_000_000 / u128::from(duration_ns))
                 .unwrap_or(u64::MAX)
+                .min(super::record::MAX_SAFE_INTEGER)
         };
         Self {
             session_id: summary.session_id.clone(),
@@ -175,6 +181,7 @@ impl SegmentRecord {
             previous_record_sha256: facts.previous_record_sha256,
             consent_id: facts.consent_id,
             recipient_set_version: facts.recipient_set_version,
+            recipient_set_sha256: facts.recipient_set_sha256,
             blur: facts.blur,
             quality: QualityReport {
                 width: summary.width,

@@ -48,7 +48,11 @@ impl<'de> serde::Deserialize<'de> for Sha256Digest {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&text, &mut bytes).map_err(|_| serde::de::Error::custom("a SHA-256 is 64 hex digits"))?;
+        let lowercase = !text.bytes().any(|b| b.is_ascii_uppercase());
+        hex::decode_to_slice(&text, &mut bytes)
+            .ok()
+            .filter(|()| lowercase)
+            .ok_or_else(|| serde::de::Error::custom("a SHA-256 is 64 lowercase hex digits"))?;
         Ok(Self(bytes))
     }
 }

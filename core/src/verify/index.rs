@@ -9,7 +9,7 @@ use super::VerifyError;
 use crate::provenance::consent::ConsentRecord;
 use crate::provenance::keystore::PublicKey;
 use crate::provenance::record::{RecordBody, SignedRecord};
-use crate::provenance::values::UtcInstant;
+use crate::provenance::values::{Sha256Digest, UtcInstant};
 use crate::provenance::RecordError;
 use crate::sealer::RECORD_SUFFIX;
 
@@ -33,8 +33,8 @@ pub(super) struct RecordIndex {
     pub registered_devices: BTreeSet<PublicKey>,
     /// old key → new key, each change signed by both.
     pub key_changes: Vec<(PublicKey, PublicKey)>,
-    pub trusted_recipient_sets: BTreeSet<u64>,
-    pub untrusted_recipient_sets: BTreeSet<u64>,
+    /// Recipient-set record hash → (version, signed by the owner's pinned key).
+    pub recipient_sets: HashMap<Sha256Digest, (u64, bool)>,
     pub consents: HashMap<String, ConsentRecord>,
     /// consent id → (signing device, withdrawn at).
     pub withdrawals: HashMap<String, Vec<(PublicKey, UtcInstant)>>,
@@ -83,11 +83,18 @@ impl RecordIndex {
                 self.key_changes.push((c.old_key, c.new_key));
             }
             RecordBody::RecipientSet(set) => {
-                if set.owner_key == *owner_key && record.is_signed_by(owner_key) {
-                    self.trusted_recipient_sets.insert(set.version);
-                } else {
-                    self.untrusted_recipient_sets.insert(set.version);
+                let trusted = set.owner_key == *owner_key && record.is_signed_by(owner_key);
+                let clash = self.recipient_sets.iter().any(|(hash, (version, by_owner))| {
+                    trusted && *by_owner && *version == set.version && *hash != record.hash()
+                });
+                if clash {
+                    self.problems.push(format!(
+                        "{}: the owner signed two different recipient sets as version {}",
+                        path.display(),
+                        set.version
+                    ));
                 }
+                self.recipient_sets.insert(record.hash(), (set.version, trusted));
             }
             RecordBody::Consent(consent) if record.is_signed_by(&consent.device_key) => {
                 match self.consents.get(&consent.consent_id) {

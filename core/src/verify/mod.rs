@@ -71,8 +71,12 @@ pub enum SegmentFailure {
     ChainBroken(u64),
     #[error("consent {0} not found")]
     ConsentMissing(String),
-    #[error("consent {0} is not signed by this segment's device")]
+    #[error("consent {0} is not the consent this session started under")]
     ConsentFromOtherDevice(String),
+    #[error("signed by device {0}, not the device that recorded this session's first segment")]
+    NotSessionDevice(String),
+    #[error("times: {0}")]
+    TimesInvalid(String),
     #[error("recorded before consent {0} was given")]
     BeforeConsent(String),
     #[error("recorded after consent {consent_id} was withdrawn at {at}")]

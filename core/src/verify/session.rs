@@ -17,12 +17,18 @@ pub(super) fn verify_session(
     index: &RecordIndex,
     options: &VerifyOptions,
 ) -> Vec<SegmentVerdict> {
-    // Sequence → hash of each readable record, for the chain.
+    // Sequence → hash of each readable record, for the chain; and the
+    // session's first segment, whose consent and device every later
+    // segment must share (the chain protects the first from replacement).
     let mut by_sequence: BTreeMap<u64, Vec<Sha256Digest>> = BTreeMap::new();
+    let mut anchor: Option<&SegmentRecord> = None;
     for (_, parsed) in &session.records {
         if let Ok(record) = parsed {
             if let RecordBody::Segment(body) = record.body() {
                 by_sequence.entry(body.sequence).or_default().push(record.hash());
+                if anchor.is_none_or(|a| body.sequence < a.sequence) {
+                    anchor = Some(body);
+                }
             }
         }
     }
@@ -33,7 +39,10 @@ pub(super) fn verify_session(
             let name = format!("{}/{stem}", session.name);
             match parsed {
                 Err(e) => unreadable(name, e),
-                Ok(record) => verify_segment(name, stem, record, session, &by_sequence, index, options),
+                Ok(record) => {
+                    let context = SessionContext { session, by_sequence: &by_sequence, anchor, index, options };
+                    verify_segment(name, stem, record, &context)
+                }
             }
         })
         .collect()
@@ -47,15 +56,17 @@ fn unreadable(name: String, error: &RecordError) -> SegmentVerdict {
     SegmentVerdict { name, sequence: None, frames: 0, duration_ns: 0, failures: vec![failure] }
 }
 
-fn verify_segment(
-    name: String,
-    stem: &str,
-    record: &SignedRecord,
-    session: &SessionFiles,
-    by_sequence: &BTreeMap<u64, Vec<Sha256Digest>>,
-    index: &RecordIndex,
-    options: &VerifyOptions,
-) -> SegmentVerdict {
+/// What every segment of one session is checked against.
+struct SessionContext<'a> {
+    session: &'a SessionFiles,
+    by_sequence: &'a BTreeMap<u64, Vec<Sha256Digest>>,
+    anchor: Option<&'a SegmentRecord>,
+    index: &'a RecordIndex,
+    options: &'a VerifyOptions,
+}
+
+fn verify_segment(name: String, stem: &str, record: &SignedRecord, context: &SessionContext<'_>) -> SegmentVerdict {
+    let SessionContext { session, by_sequence, anchor, index, options } = *context;
     let RecordBody::Segment(body) = record.body() else {
         let failure =
             SegmentFailure::RecordUnreadable(format!("a {} record, not a segment", record.body().type_name()));
@@ -63,6 +74,8 @@ fn verify_segment(
     };
     let mut failures = Vec::new();
     check_place(body, stem, session, by_sequence, &mut failures);
+    check_times(body, &mut failures);
+    check_same_session_device(body, anchor, index, &mut failures);
     check_signer_and_consent(body, record, index, &mut failures);
     check_recipient_set(body, index, &mut failures);
     check_files(body, session, options, &mut failures);
@@ -110,6 +123,34 @@ fn check_place(
     }
 }
 
+fn check_times(body: &SegmentRecord, failures: &mut Vec<SegmentFailure>) {
+    match (body.start_utc, body.end_utc) {
+        (Some(start), Some(end)) if end < start => {
+            failures.push(SegmentFailure::TimesInvalid("ends before it starts (UTC)".into()))
+        }
+        (Some(_), Some(_)) => {}
+        _ => failures.push(SegmentFailure::TimesInvalid("no UTC time to check the consent against".into())),
+    }
+    if body.end_ns < body.start_ns {
+        failures.push(SegmentFailure::TimesInvalid("ends before it starts (session clock)".into()));
+    }
+}
+
+fn check_same_session_device(
+    body: &SegmentRecord,
+    anchor: Option<&SegmentRecord>,
+    index: &RecordIndex,
+    failures: &mut Vec<SegmentFailure>,
+) {
+    let Some(anchor) = anchor else { return };
+    if body.consent_id != anchor.consent_id {
+        failures.push(SegmentFailure::ConsentFromOtherDevice(body.consent_id.clone()));
+    }
+    if !index.keys_of_device(&anchor.device_key).contains(&body.device_key) {
+        failures.push(SegmentFailure::NotSessionDevice(body.device_key.to_hex()));
+    }
+}
+
 fn check_signer_and_consent(
     body: &SegmentRecord,
     record: &SignedRecord,
@@ -129,6 +170,7 @@ fn check_signer_and_consent(
         failures.push(SegmentFailure::DeviceNotRegistered(consent.device_key.to_hex()));
     }
     let Some(start) = body.start_utc else { return };
+    let end = body.end_utc.unwrap_or(start);
     if start < consent.given_at {
         failures.push(SegmentFailure::BeforeConsent(body.consent_id.clone()));
     }
@@ -140,21 +182,20 @@ fn check_signer_and_consent(
         .filter(|(key, _)| device_keys.contains(key))
         .map(|(_, at)| *at)
         .min();
-    if let Some(at) = withdrawn.filter(|at| *at <= start) {
+    // Any footage after the withdrawal fails, even mid-segment.
+    if let Some(at) = withdrawn.filter(|at| *at < end) {
         failures.push(SegmentFailure::ConsentWithdrawn { consent_id: body.consent_id.clone(), at: at.to_rfc3339() });
     }
 }
 
+/// The set is named by hash and version; both must match one the owner signed.
 fn check_recipient_set(body: &SegmentRecord, index: &RecordIndex, failures: &mut Vec<SegmentFailure>) {
     let version = body.recipient_set_version;
-    if index.trusted_recipient_sets.contains(&version) {
-        return;
+    match index.recipient_sets.get(&body.recipient_set_sha256) {
+        Some(&(found, true)) if found == version => {}
+        Some(&(_, false)) => failures.push(SegmentFailure::RecipientSetNotFromOwner(version)),
+        _ => failures.push(SegmentFailure::RecipientSetUnknown(version)),
     }
-    failures.push(if index.untrusted_recipient_sets.contains(&version) {
-        SegmentFailure::RecipientSetNotFromOwner(version)
-    } else {
-        SegmentFailure::RecipientSetUnknown(version)
-    });
 }
 
 /// Sealed file → decryption → plaintext → MP4.
