@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use egocap_core::age::Identity;
+use std::io::Write;
+
+use egocap_core::age::{Identity, StreamEncryptor};
 use egocap_core::clock::ClockDomain;
 use egocap_core::provenance::consent::{
     ActiveConsent, ConsentRecord, ConsentTerms, ConsentWithdrawal, Controller, Notice,
@@ -20,7 +22,8 @@ use egocap_core::provenance::consent::{
 use egocap_core::provenance::identity::{DeviceRegistration, RecipientSet, TrustedRecipientSet};
 use egocap_core::provenance::keystore::{FileKeyStore, KeyStore};
 use egocap_core::provenance::record::{RecordBody, SignedRecord};
-use egocap_core::provenance::values::UtcInstant;
+use egocap_core::provenance::segment_record::{FileDigest, SegmentRecord};
+use egocap_core::provenance::values::{Sha256Digest, UtcInstant};
 use egocap_core::sealer::{SealingSetup, SealingSink};
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig};
 use egocap_core::verify::{verify_dataset, SegmentFailure, VerificationReport, VerifyOptions};
@@ -374,24 +377,16 @@ fn a_segment_appended_by_another_device_to_a_session_fails() {
 #[test]
 fn a_re_signed_record_that_misstates_its_content_fails_the_file_checks() {
     let (root, owner, device, session) = setup();
-    let resign = |name: &str, change: &dyn Fn(&mut egocap_core::provenance::segment_record::SegmentRecord)| {
-        let path = session.join(name);
-        let record = SignedRecord::parse(&fs::read(&path).unwrap()).unwrap();
-        let RecordBody::Segment(mut body) = record.body().clone() else { panic!() };
-        change(&mut body);
-        let signed = SignedRecord::sign(RecordBody::Segment(body), &[device.key.as_ref()]).unwrap();
-        fs::write(&path, signed.canonical_bytes()).unwrap();
-    };
     // The last segment, so no later link breaks.
-    resign("seg-000003.record.json", &|b| b.counts.frames += 1);
+    resign(&session, &device, "seg-000003.record.json", |b| b.counts.frames += 1);
     let frames = failures(&verify(root.path(), &owner));
     assert!(
         matches!(frames.as_slice(), [(n, f)] if n == "seg-000003" && matches!(f.as_slice(), [SegmentFailure::FrameCountMismatch { .. }])),
         "{frames:?}"
     );
-    resign("seg-000003.record.json", &|b| {
+    resign(&session, &device, "seg-000003.record.json", |b| {
         b.counts.frames -= 1;
-        b.plaintext.sha256 = egocap_core::provenance::values::Sha256Digest::of(b"other");
+        b.plaintext.sha256 = Sha256Digest::of(b"other");
     });
     let found = failures(&verify(root.path(), &owner));
     assert_eq!(found, vec![("seg-000003".into(), vec![SegmentFailure::PlaintextHashMismatch])]);
@@ -415,4 +410,88 @@ fn a_record_in_another_byte_form_is_unreadable_not_silently_rehashed() {
     fs::write(&path, recased).unwrap();
     let found = failures(&verify(root.path(), &owner));
     assert!(matches!(found[0].1.as_slice(), [SegmentFailure::RecordUnreadable(_)]), "{found:?}");
+}
+
+/// Re-signs a segment record with the device's own key after `change`.
+fn resign(session: &Path, device: &Device, name: &str, change: impl Fn(&mut SegmentRecord)) {
+    let path = session.join(name);
+    let record = SignedRecord::parse(&fs::read(&path).unwrap()).unwrap();
+    let RecordBody::Segment(mut body) = record.body().clone() else { panic!("not a segment record") };
+    change(&mut body);
+    let signed = SignedRecord::sign(RecordBody::Segment(body), &[device.key.as_ref()]).unwrap();
+    fs::write(&path, signed.canonical_bytes()).unwrap();
+}
+
+#[test]
+fn missing_consent_or_registration_fails_every_segment() {
+    let (root, owner, device, session) = setup();
+    fs::remove_file(session.join("consent.json")).unwrap();
+    let RecordBody::Consent(consent) = device.consent.body() else { panic!() };
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found.len(), SEGMENTS);
+    assert!(found.iter().all(|(_, f)| f == &vec![SegmentFailure::ConsentMissing(consent.consent_id.clone())]));
+    fs::write(session.join("consent.json"), device.consent.canonical_bytes()).unwrap();
+    fs::remove_file(session.join("device.json")).unwrap();
+    let device_hex = device.key.public_key().unwrap().to_hex();
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found.len(), SEGMENTS);
+    assert!(found.iter().all(|(_, f)| f == &vec![SegmentFailure::DeviceNotRegistered(device_hex.clone())]));
+}
+
+#[test]
+fn times_before_consent_or_missing_are_refused() {
+    let (root, owner, device, session) = setup();
+    let RecordBody::Consent(consent) = device.consent.body() else { panic!() };
+    let given = consent.given_at;
+    resign(&session, &device, "seg-000003.record.json", |b| b.start_utc = Some(UtcInstant(given.0 - 1)));
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found, vec![("seg-000003".into(), vec![SegmentFailure::BeforeConsent(consent.consent_id.clone())])]);
+    resign(&session, &device, "seg-000003.record.json", |b| b.end_utc = None);
+    let found = failures(&verify(root.path(), &owner));
+    assert!(matches!(found[0].1.as_slice(), [SegmentFailure::TimesInvalid(_), SegmentFailure::BeforeConsent(_)]));
+}
+
+#[test]
+fn a_duplicated_record_is_reported_on_both_copies() {
+    let (root, owner, _device, session) = setup();
+    let last = format!("seg-{:06}", SEGMENTS - 1);
+    let next = format!("seg-{SEGMENTS:06}");
+    fs::copy(session.join(format!("{last}.record.json")), session.join(format!("{next}.record.json"))).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    let sequence = SEGMENTS as u64 - 1;
+    assert_eq!(
+        found,
+        vec![
+            (last, vec![SegmentFailure::Duplicate(sequence)]),
+            (
+                next,
+                vec![
+                    SegmentFailure::Reordered { found: sequence, position: SEGMENTS as u64 },
+                    SegmentFailure::Duplicate(sequence)
+                ]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_sealed_file_that_is_not_an_mp4_fails_the_mp4_check() {
+    let (root, owner, device, session) = setup();
+    let name = "seg-000003";
+    let plaintext = b"not an mp4 at all".to_vec();
+    let mut sealed = Vec::new();
+    let mut encryptor = StreamEncryptor::new(&mut sealed, &[owner.identity.recipient()]).unwrap();
+    encryptor.write_all(&plaintext).unwrap();
+    encryptor.finish().unwrap();
+    fs::write(session.join(format!("{name}.mp4.age")), &sealed).unwrap();
+    resign(&session, &device, &format!("{name}.record.json"), |b| {
+        b.plaintext = FileDigest { sha256: Sha256Digest::of(&plaintext), bytes: plaintext.len() as u64 };
+        b.sealed.sha256 = Sha256Digest::of(&sealed);
+        b.sealed.bytes = sealed.len() as u64;
+    });
+    let found = failures(&verify(root.path(), &owner));
+    assert!(
+        matches!(found.as_slice(), [(n, f)] if n == name && matches!(f.as_slice(), [SegmentFailure::Mp4Invalid(_)])),
+        "{found:?}"
+    );
 }

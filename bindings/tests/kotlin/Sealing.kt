@@ -145,7 +145,9 @@ fun hostKeyStoreSigns() {
     check(consent.recordJson.contains("\"public_key\":\"$deviceHex\"")) { "consent signer: ${consent.recordJson}" }
 
     val (session, summary) = recordSealed(sealing, 45)
-    checkEquals(2 + summary.segments.size, device.signatures.get(), "signatures: registration, consent, one per segment")
+    // Registration, consent, the probe signature the session makes at start
+    // (a key store that cannot sign is refused then), one per segment.
+    checkEquals(3 + summary.segments.size, device.signatures.get(), "signatures: registration, consent, start probe, one per segment")
     val record = File(session.segmentDir(), "seg-000000.record.json").readText()
     check(record.contains("\"public_key\":\"$deviceHex\"")) { "segment record not signed by the Kotlin key: $record" }
     checkAllVerified(verifyDataset(session.segmentDir(), listOf(owner.identity.secretKey), owner.keyHex), summary)
