@@ -17,9 +17,12 @@ pub struct VerificationReport {
     /// Every segment verified and no other record had a problem.
     pub all_verified: bool,
     pub segments: Vec<SegmentVerdict>,
-    /// Records outside segments that failed to parse or verify.
+    /// Records outside segments that failed to parse or verify, and
+    /// sessions whose end record shows segments missing at the end.
     pub problems: Vec<String>,
     pub sessions: u64,
+    /// Sessions with a matching signed end record; the rest were interrupted.
+    pub sessions_closed: u64,
 }
 
 /// The outcome for one segment record.
@@ -95,6 +98,7 @@ impl From<core::VerificationReport> for VerificationReport {
         Self {
             all_verified: report.is_ok(),
             sessions: report.sessions as u64,
+            sessions_closed: report.sessions_closed as u64,
             problems: report.problems,
             segments: report.segments.into_iter().map(Into::into).collect(),
         }

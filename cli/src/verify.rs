@@ -55,9 +55,11 @@ pub fn print_report(report: &VerificationReport) {
         println!("FAIL  {problem}");
     }
     println!(
-        "{} segments in {} sessions: {} verified, {} failed, {} other problems",
+        "{} segments in {} sessions ({} closed, {} interrupted or without an end record): {} verified, {} failed, {} other problems",
         report.segments.len(),
         report.sessions,
+        report.sessions_closed,
+        report.sessions - report.sessions_closed,
         report.segments.len() - report.failed(),
         report.failed(),
         report.problems.len()

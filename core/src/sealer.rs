@@ -23,8 +23,8 @@ use crate::provenance::consent::ActiveConsent;
 use crate::provenance::identity::TrustedRecipientSet;
 use crate::provenance::keystore::KeyStore;
 use crate::provenance::record::{RecordBody, SignedRecord};
-use crate::provenance::segment_record::{FileDigest, SealedFile, SealingFacts, SegmentRecord};
-use crate::provenance::values::{HashingWriter, Sha256Digest};
+use crate::provenance::segment_record::{FileDigest, SealedFile, SealingFacts, SegmentRecord, SessionEnd};
+use crate::provenance::values::{HashingWriter, Sha256Digest, UtcInstant};
 use crate::segment::FinishedSegment;
 use crate::session::SessionSummary;
 use crate::sink::{is_session_file_name, write_session_summary, DurableDir, SegmentSink, SinkError, WriteStepHook};
@@ -34,6 +34,7 @@ pub const RECORD_SUFFIX: &str = ".record.json";
 pub const DEVICE_RECORD_FILE: &str = "device.json";
 pub const RECIPIENTS_RECORD_FILE: &str = "recipients.json";
 pub const CONSENT_RECORD_FILE: &str = "consent.json";
+pub const SESSION_END_FILE: &str = "session-end.json";
 
 /// What a sealed session needs; each part has been checked by its type.
 pub struct SealingSetup {
@@ -50,6 +51,7 @@ pub struct SealingSink {
     files: DurableDir,
     setup: SealingSetup,
     previous_record: Sha256Digest,
+    segments_written: u64,
 }
 
 impl SealingSink {
@@ -63,7 +65,7 @@ impl SealingSink {
         files.write_file(DEVICE_RECORD_FILE, setup.device_registration.canonical_bytes())?;
         files.write_file(RECIPIENTS_RECORD_FILE, setup.recipients.record().canonical_bytes())?;
         files.write_file(CONSENT_RECORD_FILE, setup.consent.record().canonical_bytes())?;
-        Ok(Self { files, setup, previous_record: Sha256Digest::ZERO })
+        Ok(Self { files, setup, previous_record: Sha256Digest::ZERO, segments_written: 0 })
     }
 
     pub fn with_hook(mut self, hook: WriteStepHook) -> Self {
@@ -113,10 +115,23 @@ impl SegmentSink for SealingSink {
             .map_err(|e| SinkError::Seal(e.to_string()))?;
         self.files.write_file(&record_file_name(summary.sequence), signed.canonical_bytes())?;
         self.previous_record = signed.hash();
+        self.segments_written += 1;
         Ok(path)
     }
 
     fn finish_session(&mut self, summary: &SessionSummary) -> Result<(), SinkError> {
+        let device_key = self.setup.keystore.public_key().map_err(|e| SinkError::Seal(e.to_string()))?;
+        let end = SessionEnd {
+            session_id: summary.session_id.clone(),
+            segments: self.segments_written,
+            last_record_sha256: self.previous_record,
+            ended_at: UtcInstant(summary.stopped.utc_unix_ns),
+            failed: summary.failure.is_some(),
+            device_key,
+        };
+        let signed = SignedRecord::sign(RecordBody::SessionEnd(end), &[self.setup.keystore.as_ref()])
+            .map_err(|e| SinkError::Seal(e.to_string()))?;
+        self.files.write_file(SESSION_END_FILE, signed.canonical_bytes())?;
         write_session_summary(&self.files, summary)
     }
 }

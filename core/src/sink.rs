@@ -164,7 +164,7 @@ pub fn is_session_file_name(name: &str) -> bool {
     let segment = name.strip_prefix("seg-").is_some_and(|rest| {
         rest.len() > 6 && rest.as_bytes()[..6].iter().all(u8::is_ascii_digit) && rest.as_bytes()[6] == b'.'
     });
-    segment || ["session.json", "device.json", "recipients.json", "consent.json"].contains(&name)
+    segment || ["session.json", "session-end.json", "device.json", "recipients.json", "consent.json"].contains(&name)
 }
 
 fn remove_leftovers(root: &Path) {

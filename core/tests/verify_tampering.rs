@@ -136,6 +136,7 @@ fn an_untouched_sealed_session_verifies_completely() {
     assert_eq!(failures(&report), vec![]);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.is_ok());
+    assert_eq!(report.sessions_closed, 1);
     assert_eq!(report.segments.iter().map(|s| s.frames).sum::<u64>(), SEGMENTS as u64 * 30);
 }
 
@@ -318,7 +319,8 @@ fn python_rfc8785_canonicalises_our_records_to_the_same_bytes() {
         .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("session.json"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), SEGMENTS + 3, "{files:?}");
+    // Device, recipients, consent, the segments, the session end.
+    assert_eq!(files.len(), SEGMENTS + 4, "{files:?}");
     let script = "import sys, json, rfc8785\n\
                   for path in sys.argv[1:]:\n\
                   \x20   sys.stdout.buffer.write(rfc8785.dumps(json.load(open(path, encoding='utf-8'))) + b'\\n')\n";
@@ -494,4 +496,18 @@ fn a_sealed_file_that_is_not_an_mp4_fails_the_mp4_check() {
         matches!(found.as_slice(), [(n, f)] if n == name && matches!(f.as_slice(), [SegmentFailure::Mp4Invalid(_)])),
         "{found:?}"
     );
+}
+
+#[test]
+fn segments_missing_at_the_end_are_caught_by_the_signed_session_end() {
+    let (root, owner, _device, session) = setup();
+    let last = format!("seg-{:06}", SEGMENTS - 1);
+    fs::remove_file(session.join(format!("{last}.record.json"))).unwrap();
+    fs::remove_file(session.join(format!("{last}.mp4.age"))).unwrap();
+    let report = verify(root.path(), &owner);
+    // Every remaining segment is fine on its own; the session is not.
+    assert_eq!(failures(&report), vec![]);
+    assert_eq!(report.sessions_closed, 0);
+    assert!(!report.is_ok());
+    assert!(matches!(report.problems.as_slice(), [p] if p.contains("missing")), "{:?}", report.problems);
 }

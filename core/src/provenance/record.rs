@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::consent::{ConsentRecord, ConsentWithdrawal};
 use super::identity::{DeviceRegistration, KeyChange, RecipientSet};
 use super::keystore::{KeyStore, PublicKey, SIGNATURE_LEN};
-use super::segment_record::SegmentRecord;
+use super::segment_record::{SegmentRecord, SessionEnd};
 use super::values::Sha256Digest;
 use super::RecordError;
 use crate::canonical_json::{canonicalize_str, to_canonical_bytes};
@@ -39,6 +39,7 @@ pub enum RecordBody {
     Consent(Box<ConsentRecord>),
     ConsentWithdrawal(ConsentWithdrawal),
     Segment(Box<SegmentRecord>),
+    SessionEnd(SessionEnd),
 }
 
 impl RecordBody {
@@ -50,6 +51,7 @@ impl RecordBody {
             Self::Consent(_) => "consent",
             Self::ConsentWithdrawal(_) => "consent_withdrawal",
             Self::Segment(_) => "segment",
+            Self::SessionEnd(_) => "session_end",
         }
     }
 }

@@ -122,6 +122,22 @@ pub struct QualityReport {
     pub imu_rate_millihertz: u64,
 }
 
+/// Closes a session's chain: how many segments it wrote and the hash of the
+/// last one's record, so a verifier notices segments missing at the end.
+/// Absent when the recording was killed; signed by the session's device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEnd {
+    pub session_id: String,
+    pub segments: u64,
+    /// Zeros when the session wrote no segment.
+    pub last_record_sha256: Sha256Digest,
+    pub ended_at: UtcInstant,
+    /// The pipeline failed; segments before the failure are kept.
+    pub failed: bool,
+    pub device_key: PublicKey,
+}
+
 /// What the sealer knows beyond the segment summary.
 #[derive(Debug, Clone)]
 pub struct SealingFacts {

@@ -38,6 +38,8 @@ pub(super) struct RecordIndex {
     pub consents: HashMap<String, ConsentRecord>,
     /// consent id → (signing device, withdrawn at).
     pub withdrawals: HashMap<String, Vec<(PublicKey, UtcInstant)>>,
+    /// Session id → (segments, last record hash, signing device).
+    pub session_ends: HashMap<String, (u64, Sha256Digest, PublicKey)>,
     pub problems: Vec<String>,
 }
 
@@ -111,6 +113,10 @@ impl RecordIndex {
             }
             RecordBody::ConsentWithdrawal(w) if record.is_signed_by(&w.device_key) => {
                 self.withdrawals.entry(w.consent_id.clone()).or_default().push((w.device_key, w.withdrawn_at));
+            }
+            RecordBody::SessionEnd(end) if record.is_signed_by(&end.device_key) => {
+                self.session_ends
+                    .insert(end.session_id.clone(), (end.segments, end.last_record_sha256, end.device_key));
             }
             RecordBody::Segment(_) => {
                 self.problems.push(format!("{}: a segment record outside a seg-*.record.json file", path.display()))

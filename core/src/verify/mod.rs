@@ -105,6 +105,9 @@ pub struct VerificationReport {
     /// Records outside segments that failed to parse or verify.
     pub problems: Vec<String>,
     pub sessions: usize,
+    /// Sessions whose signed end record was found and matches (the others
+    /// were interrupted, or their end is missing).
+    pub sessions_closed: usize,
 }
 
 impl VerificationReport {
@@ -126,10 +129,19 @@ pub fn verify_dataset(root: &Path, options: &VerifyOptions) -> Result<Verificati
     if index.sessions.is_empty() {
         return Err(VerifyError::NothingToVerify(root.to_path_buf()));
     }
-    let mut report =
-        VerificationReport { segments: Vec::new(), problems: index.problems.clone(), sessions: index.sessions.len() };
+    let mut report = VerificationReport {
+        segments: Vec::new(),
+        problems: index.problems.clone(),
+        sessions: index.sessions.len(),
+        sessions_closed: 0,
+    };
     for session in &index.sessions {
         report.segments.extend(session::verify_session(session, &index, options));
+        match session::check_session_end(session, &index) {
+            Ok(true) => report.sessions_closed += 1,
+            Ok(false) => {}
+            Err(problem) => report.problems.push(problem),
+        }
     }
     Ok(report)
 }

@@ -7,6 +7,7 @@ use super::index::{RecordIndex, SessionFiles};
 use super::{SegmentFailure, SegmentVerdict, VerifyOptions};
 use crate::age;
 use crate::mp4::inspect::inspect;
+use crate::provenance::keystore::PublicKey;
 use crate::provenance::record::{RecordBody, SignedRecord};
 use crate::provenance::segment_record::SegmentRecord;
 use crate::provenance::values::Sha256Digest;
@@ -46,6 +47,37 @@ pub(super) fn verify_session(
             }
         })
         .collect()
+}
+
+/// Whether the session's signed end record is there and matches its chain;
+/// a mismatch (segments missing at the end, or a foreign end record) is an
+/// error message.
+pub(super) fn check_session_end(session: &SessionFiles, index: &RecordIndex) -> Result<bool, String> {
+    let Some((segments, last_hash, device)) = index.session_ends.get(&session.name) else { return Ok(false) };
+    let mut present: BTreeMap<u64, (Sha256Digest, PublicKey)> = BTreeMap::new();
+    for (_, parsed) in &session.records {
+        if let Ok(record) = parsed {
+            if let RecordBody::Segment(body) = record.body() {
+                present.insert(body.sequence, (record.hash(), body.device_key));
+            }
+        }
+    }
+    let name = &session.name;
+    if let Some((_, (_, first_device))) = present.first_key_value() {
+        if !index.keys_of_device(first_device).contains(device) {
+            return Err(format!("session {name}: its end record is signed by another device"));
+        }
+    }
+    let last = segments.checked_sub(1).and_then(|seq| present.get(&seq)).map(|(hash, _)| *hash);
+    let beyond = present.range(*segments..).count();
+    match last {
+        _ if beyond > 0 => Err(format!("session {name}: segments beyond the {segments} its end record counts")),
+        Some(hash) if hash == *last_hash => Ok(true),
+        None if *segments == 0 && *last_hash == Sha256Digest::ZERO => Ok(true),
+        _ => Err(format!(
+            "session {name}: its end record counts {segments} segments; the last of them is missing or differs"
+        )),
+    }
 }
 
 fn unreadable(name: String, error: &RecordError) -> SegmentVerdict {
