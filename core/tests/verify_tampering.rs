@@ -511,3 +511,16 @@ fn segments_missing_at_the_end_are_caught_by_the_signed_session_end() {
     assert!(!report.is_ok());
     assert!(matches!(report.problems.as_slice(), [p] if p.contains("missing")), "{:?}", report.problems);
 }
+
+#[test]
+fn every_truncation_of_a_real_segment_fails_the_mp4_check() {
+    let (_root, owner, _device, session) = setup();
+    let sealed = fs::read(session.join("seg-000000.mp4.age")).unwrap();
+    let mut mp4 = Vec::new();
+    egocap_core::age::decrypt(sealed.as_slice(), std::slice::from_ref(&owner.identity), &mut mp4).unwrap();
+    let outline = egocap_core::mp4::inspect::inspect(&mp4).unwrap();
+    assert!(outline.video_samples().is_some_and(|n| n > 0), "{outline:?}");
+    for end in (0..mp4.len()).step_by(7) {
+        assert!(egocap_core::mp4::inspect::inspect(&mp4[..end]).is_err(), "a {end}-byte prefix passed");
+    }
+}

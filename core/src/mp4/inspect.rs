@@ -124,4 +124,11 @@ mod tests {
         assert_eq!(inspect(b"\0\0\0\x08ftyp"), Err(Mp4InspectError::Missing("moov")));
         assert_eq!(inspect(b"\0\0\0\x08moov"), Err(Mp4InspectError::NoFtyp));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_panics_the_box_walker(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            let _ = inspect(&bytes);
+        }
+    }
 }

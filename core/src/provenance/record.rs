@@ -335,4 +335,30 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn every_truncation_of_a_record_is_an_error() {
+        let key = FileKeyStore::ephemeral().unwrap();
+        let bytes = consent(&key).canonical_bytes().to_vec();
+        for end in 0..bytes.len() {
+            assert!(SignedRecord::parse(&bytes[..end]).is_err(), "prefix of {end} bytes parsed");
+        }
+        assert!(SignedRecord::parse(&bytes).is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_panics_the_record_parser(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = SignedRecord::parse(&bytes);
+        }
+
+        #[test]
+        fn json_shaped_garbage_is_refused_not_panicked_on(
+            members in proptest::collection::btree_map("[a-z_]{1,12}", proptest::prelude::any::<i64>(), 0..12)
+        ) {
+            let value = Value::Object(members.into_iter().map(|(k, v)| (k, Value::from(v))).collect());
+            let canonical = to_canonical_bytes(&value).unwrap();
+            proptest::prop_assert!(SignedRecord::parse(&canonical).is_err());
+        }
+    }
 }
