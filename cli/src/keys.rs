@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use egocap_core::age::{Identity, Recipient};
 use egocap_core::clock::{Clock, SystemClock};
 use egocap_core::provenance::consent::{
-    ActiveConsent, ConsentRecord, ConsentTerms, ConsentWithdrawal, Controller, Notice,
+    is_consent_id, ActiveConsent, ConsentRecord, ConsentTerms, ConsentWithdrawal, Controller, Notice,
 };
 use egocap_core::provenance::identity::{DeviceRegistration, RecipientSet, TrustedRecipientSet};
 use egocap_core::provenance::keystore::{write_private_file, FileKeyStore, KeyStore, PublicKey};
@@ -127,6 +127,17 @@ pub fn consent(command: &ConsentCommand) -> Result<()> {
             let RecordBody::Consent(body) = record.body() else {
                 bail!("{} is not a consent record", consent.display())
             };
+            // A withdrawal from another device would withdraw nothing.
+            if body.device_key != device.public_key()? {
+                bail!(
+                    "consent {} was given on device {}, not this one: withdraw it there",
+                    body.consent_id,
+                    body.device_key
+                );
+            }
+            if !is_consent_id(&body.consent_id) {
+                bail!("{} has a malformed consent id", consent.display());
+            }
             let withdrawal = ConsentWithdrawal::sign(&device, &body.consent_id, now())?;
             let path = keys.join(format!("withdrawal-{}.json", body.consent_id));
             write_record_file(&path, &withdrawal)?;

@@ -27,7 +27,9 @@ use crate::provenance::segment_record::{FileDigest, SealedFile, SealingFacts, Se
 use crate::provenance::values::{HashingWriter, Sha256Digest, UtcInstant};
 use crate::segment::FinishedSegment;
 use crate::session::SessionSummary;
-use crate::sink::{is_session_file_name, write_session_summary, DurableDir, SegmentSink, SinkError, WriteStepHook};
+use crate::sink::{
+    is_session_file_name, session_dirs, write_session_summary, DurableDir, SegmentSink, SinkError, WriteStepHook,
+};
 
 pub const SEALED_SUFFIX: &str = ".age";
 pub const RECORD_SUFFIX: &str = ".record.json";
@@ -52,6 +54,7 @@ pub struct SealingSink {
     setup: SealingSetup,
     previous_record: Sha256Digest,
     segments_written: u64,
+    last_sequence: Option<u64>,
 }
 
 impl SealingSink {
@@ -65,7 +68,7 @@ impl SealingSink {
         files.write_file(DEVICE_RECORD_FILE, setup.device_registration.canonical_bytes())?;
         files.write_file(RECIPIENTS_RECORD_FILE, setup.recipients.record().canonical_bytes())?;
         files.write_file(CONSENT_RECORD_FILE, setup.consent.record().canonical_bytes())?;
-        Ok(Self { files, setup, previous_record: Sha256Digest::ZERO, segments_written: 0 })
+        Ok(Self { files, setup, previous_record: Sha256Digest::ZERO, segments_written: 0, last_sequence: None })
     }
 
     pub fn with_hook(mut self, hook: WriteStepHook) -> Self {
@@ -116,6 +119,7 @@ impl SegmentSink for SealingSink {
         self.files.write_file(&record_file_name(summary.sequence), signed.canonical_bytes())?;
         self.previous_record = signed.hash();
         self.segments_written += 1;
+        self.last_sequence = Some(summary.sequence);
         Ok(path)
     }
 
@@ -123,7 +127,8 @@ impl SegmentSink for SealingSink {
         let device_key = self.setup.keystore.public_key().map_err(|e| SinkError::Seal(e.to_string()))?;
         let end = SessionEnd {
             session_id: summary.session_id.clone(),
-            segments: self.segments_written,
+            segments_written: self.segments_written,
+            last_sequence: self.last_sequence,
             last_record_sha256: self.previous_record,
             ended_at: UtcInstant(summary.stopped.utc_unix_ns),
             failed: summary.failure.is_some(),
@@ -165,9 +170,13 @@ pub fn record_file_name(sequence: u64) -> String {
 /// the sealed session directories (those holding `recipients.json`) under
 /// `root`; nothing else is touched.
 fn remove_unrecorded_sealed_files(root: &Path) {
-    let Ok(sessions) = fs::read_dir(root) else { return };
-    let sealed_sessions = sessions.flatten().map(|e| e.path()).filter(|p| p.join(RECIPIENTS_RECORD_FILE).is_file());
-    for session in sealed_sessions {
+    let is_sealed_session = |dir: &PathBuf| {
+        fs::read(dir.join(RECIPIENTS_RECORD_FILE))
+            .ok()
+            .and_then(|bytes| SignedRecord::parse(&bytes).ok())
+            .is_some_and(|r| matches!(r.body(), RecordBody::RecipientSet(_)))
+    };
+    for session in session_dirs(root).into_iter().filter(is_sealed_session) {
         let Ok(entries) = fs::read_dir(&session) else { continue };
         for path in entries.flatten().map(|e| e.path()) {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };

@@ -155,27 +155,39 @@ pub fn write_session_summary(files: &DurableDir, summary: &SessionSummary) -> Re
     files.write_file("session.json", &json).map(|_| ())
 }
 
-/// Removes `*.partial` files in `root` and its immediate subdirectories.
-/// Names our sessions write; only their `.partial` forms are ever removed,
+/// The exact names our sessions write. Only these (and their `.partial`
+/// forms), inside directories named like our session ids, are ever removed,
 /// so an output directory shared with other files loses nothing of theirs.
 /// (One recorder per output root: a second one recording at the same time
 /// would see the first one's files in progress as leftovers.)
 pub fn is_session_file_name(name: &str) -> bool {
+    const SEGMENT_SUFFIXES: [&str; 4] = [".mp4", ".json", ".mp4.age", ".record.json"];
     let segment = name.strip_prefix("seg-").is_some_and(|rest| {
-        rest.len() > 6 && rest.as_bytes()[..6].iter().all(u8::is_ascii_digit) && rest.as_bytes()[6] == b'.'
+        rest.len() > 6 && rest.as_bytes()[..6].iter().all(u8::is_ascii_digit) && SEGMENT_SUFFIXES.contains(&&rest[6..])
     });
     segment || ["session.json", "session-end.json", "device.json", "recipients.json", "consent.json"].contains(&name)
 }
 
+/// Our session ids: 32 lowercase hex digits (see `session::new_session_id`).
+pub fn is_session_dir_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The session directories directly under `root` (never `root` itself, never through a symlink).
+pub fn session_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_str().is_some_and(is_session_dir_name))
+        .map(|e| e.path())
+        .collect()
+}
+
 fn remove_leftovers(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            remove_leftovers_in(&path);
-        }
+    for dir in session_dirs(root) {
+        remove_leftovers_in(&dir);
     }
-    remove_leftovers_in(root);
 }
 
 fn remove_leftovers_in(dir: &Path) {
@@ -199,17 +211,22 @@ mod tests {
     #[test]
     fn leftovers_of_a_crashed_session_are_removed_and_whole_files_kept() {
         let root = tempfile::tempdir().unwrap();
-        let old = root.path().join("old-session");
+        let old = root.path().join("0123456789abcdef0123456789abcdef");
         fs::create_dir_all(&old).unwrap();
         fs::write(old.join("seg-000001.mp4.partial"), b"half").unwrap();
         fs::write(old.join("seg-000000.mp4"), b"whole").unwrap();
         let others = root.path().join("Videos");
         fs::create_dir_all(&others).unwrap();
-        fs::write(others.join("draft.partial"), b"someone else's").unwrap();
+        let theirs = ["draft.partial", "seg-000001.ts.partial", "session.json.partial"];
+        for name in theirs {
+            fs::write(others.join(name), b"someone else's").unwrap();
+        }
+        fs::write(root.path().join("seg-000000.m4s.partial"), b"someone else's").unwrap();
         let sink = PlaintextDirSink::create(root.path(), "new-session").unwrap();
         assert!(!old.join("seg-000001.mp4.partial").exists());
         assert!(old.join("seg-000000.mp4").exists());
-        assert!(others.join("draft.partial").exists());
+        assert!(theirs.iter().all(|name| others.join(name).exists()));
+        assert!(root.path().join("seg-000000.m4s.partial").exists());
         let written = sink.files.write_file("x.bin", b"abc").unwrap();
         assert_eq!(fs::read(written).unwrap(), b"abc");
         assert!(!sink.dir().join("x.bin.partial").exists());

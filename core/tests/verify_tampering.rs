@@ -524,3 +524,95 @@ fn every_truncation_of_a_real_segment_fails_the_mp4_check() {
         assert!(egocap_core::mp4::inspect::inspect(&mp4[..end]).is_err(), "a {end}-byte prefix passed");
     }
 }
+
+#[test]
+fn an_end_record_whose_segments_are_all_gone_is_reported() {
+    let (root, owner, _device, session) = setup();
+    for entry in fs::read_dir(&session).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("seg-") {
+            fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    // Keep the end record (and the identity records) one level up, as if the media never arrived.
+    let moved = root.path().join("arrived");
+    fs::create_dir_all(&moved).unwrap();
+    for name in ["session-end.json", "device.json", "consent.json", "recipients.json"] {
+        fs::rename(session.join(name), moved.join(name)).unwrap();
+    }
+    fs::remove_dir_all(&session).unwrap();
+    // A second, untouched session so there is something to verify.
+    record(root.path(), &owner, &device());
+    let report = verify(root.path(), &owner);
+    assert_eq!(failures(&report), vec![]);
+    assert!(
+        matches!(report.problems.as_slice(), [p] if p.contains("last segment (3) is missing")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn a_session_without_its_first_segment_cannot_anchor_the_rest() {
+    let (root, owner, _device, session) = setup();
+    fs::remove_file(session.join("seg-000000.record.json")).unwrap();
+    fs::remove_file(session.join("seg-000000.mp4.age")).unwrap();
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found.len(), SEGMENTS - 1);
+    assert!(found.iter().all(|(_, f)| f.contains(&SegmentFailure::NoFirstSegment)), "{found:?}");
+    assert!(found[0].1.contains(&SegmentFailure::Gap { from: 0, to: 0 }));
+}
+
+#[test]
+fn a_withdrawal_signed_by_another_device_is_reported_and_withdraws_nothing() {
+    let (root, owner, device, _session) = setup();
+    let RecordBody::Consent(consent) = device.consent.body() else { panic!() };
+    let stranger = FileKeyStore::ephemeral().unwrap();
+    let foreign = ConsentWithdrawal::sign(&stranger, &consent.consent_id, UtcInstant(UTC_BASE)).unwrap();
+    fs::write(root.path().join("withdrawal.json"), foreign.canonical_bytes()).unwrap();
+    let report = verify(root.path(), &owner);
+    assert_eq!(failures(&report), vec![]);
+    assert!(
+        matches!(report.problems.as_slice(), [p] if p.contains("not the consent's device")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn two_different_owner_signed_sets_of_one_version_are_reported() {
+    let (root, owner, _device, _session) = setup();
+    let other =
+        RecipientSet::sign(&owner.key, 1, &[Identity::generate().unwrap().recipient()], UtcInstant(UTC_BASE)).unwrap();
+    fs::write(root.path().join("recipients-again.json"), other.canonical_bytes()).unwrap();
+    let report = verify(root.path(), &owner);
+    assert!(matches!(report.problems.as_slice(), [p] if p.contains("version 1")), "{:?}", report.problems);
+}
+
+#[test]
+fn extreme_times_in_a_signed_record_are_refused_without_a_panic() {
+    let (root, owner, device, session) = setup();
+    resign(&session, &device, "seg-000003.record.json", |b| {
+        b.start_ns = egocap_core::provenance::values::Nanos(i64::MAX);
+        b.end_ns = egocap_core::provenance::values::Nanos(i64::MIN);
+    });
+    let found = failures(&verify(root.path(), &owner));
+    assert!(
+        matches!(found.as_slice(), [(n, f)] if n == "seg-000003" && f.iter().any(|x| matches!(x, SegmentFailure::TimesInvalid(_)))),
+        "{found:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn pipes_and_symlinks_in_a_dataset_are_reported_not_read() {
+    let (root, owner, _device, session) = setup();
+    let fifo = root.path().join("evil.json");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::os::unix::fs::symlink("/dev/zero", root.path().join("zero.json")).unwrap();
+    let sealed = session.join("seg-000002.mp4.age");
+    fs::remove_file(&sealed).unwrap();
+    assert!(Command::new("mkfifo").arg(&sealed).status().unwrap().success());
+    let report = verify(root.path(), &owner);
+    assert_eq!(failures(&report), vec![("seg-000002".into(), vec![SegmentFailure::SealedHashMismatch])]);
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+}

@@ -152,6 +152,9 @@ impl ActiveConsent {
         let RecordBody::Consent(body) = consent.body() else {
             return Err(RecordError::WrongType { expected: "consent", found: consent.body().type_name() });
         };
+        if !is_consent_id(&body.consent_id) {
+            return Err(RecordError::Malformed("a consent id is 32 lowercase hex digits".into()));
+        }
         if body.device_key != *device_key || !consent.is_signed_by(device_key) {
             return Err(RecordError::ConsentFromOtherDevice { consent_id: body.consent_id.clone() });
         }
@@ -170,6 +173,12 @@ impl ActiveConsent {
         }
         Ok(Self { consent_id: body.consent_id.clone(), record: consent.clone() })
     }
+}
+
+/// Consent ids are 128 random bits as 32 lowercase hex digits; they end up
+/// in file names, so nothing else is accepted.
+pub fn is_consent_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A pseudonym must not be an e-mail address or a phone number.

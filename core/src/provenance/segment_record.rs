@@ -129,8 +129,12 @@ pub struct QualityReport {
 #[serde(deny_unknown_fields)]
 pub struct SessionEnd {
     pub session_id: String,
-    pub segments: u64,
-    /// Zeros when the session wrote no segment.
+    /// Segments sealed and recorded; fewer than `last_sequence + 1` when a
+    /// write failed mid-session (the worker goes on with later segments).
+    pub segments_written: u64,
+    /// Sequence of the last segment written; `None` when there was none.
+    pub last_sequence: Option<u64>,
+    /// That segment's record hash; zeros when there was none.
     pub last_record_sha256: Sha256Digest,
     pub ended_at: UtcInstant,
     /// The pipeline failed; segments before the failure are kept.

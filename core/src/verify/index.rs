@@ -9,6 +9,7 @@ use super::VerifyError;
 use crate::provenance::consent::ConsentRecord;
 use crate::provenance::keystore::PublicKey;
 use crate::provenance::record::{RecordBody, SignedRecord};
+use crate::provenance::segment_record::SessionEnd;
 use crate::provenance::values::{Sha256Digest, UtcInstant};
 use crate::provenance::RecordError;
 use crate::sealer::RECORD_SUFFIX;
@@ -16,6 +17,8 @@ use crate::sealer::RECORD_SUFFIX;
 /// Deep enough for `root/<owner>/<session>/…`; deeper trees are not ours.
 const MAX_DEPTH: usize = 4;
 const SESSION_SUMMARY_FILE: &str = "session.json";
+/// Records are a few KiB; anything this big is not one of ours.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// `(file stem "seg-NNNNNN", parsed record)`.
 pub(super) type StoredRecord = (String, Result<SignedRecord, RecordError>);
@@ -35,20 +38,20 @@ pub(super) struct RecordIndex {
     pub key_changes: Vec<(PublicKey, PublicKey)>,
     /// Recipient-set record hash → (version, signed by the owner's pinned key).
     pub recipient_sets: HashMap<Sha256Digest, (u64, bool)>,
-    pub consents: HashMap<String, ConsentRecord>,
+    /// Consent id → the consents claiming it (one per device, normally one).
+    pub consents: HashMap<String, Vec<ConsentRecord>>,
     /// consent id → (signing device, withdrawn at).
     pub withdrawals: HashMap<String, Vec<(PublicKey, UtcInstant)>>,
-    /// Session id → (segments, last record hash, signing device).
-    pub session_ends: HashMap<String, (u64, Sha256Digest, PublicKey)>,
+    pub session_ends: HashMap<String, SessionEnd>,
     pub problems: Vec<String>,
 }
 
 impl RecordIndex {
     pub fn load(root: &Path, owner_key: &PublicKey) -> Result<Self, VerifyError> {
         let mut files = Vec::new();
-        collect_json(root, 0, &mut files)?;
-        files.sort();
         let mut index = Self::default();
+        collect_json(root, 0, &mut files, &mut index.problems)?;
+        files.sort();
         let mut sessions: BTreeMap<PathBuf, Vec<StoredRecord>> = BTreeMap::new();
         for path in files {
             let bytes = fs::read(&path).map_err(|source| VerifyError::Read { path: path.clone(), source })?;
@@ -99,24 +102,32 @@ impl RecordIndex {
                 self.recipient_sets.insert(record.hash(), (set.version, trusted));
             }
             RecordBody::Consent(consent) if record.is_signed_by(&consent.device_key) => {
-                match self.consents.get(&consent.consent_id) {
-                    Some(known) if known != consent.as_ref() => self.problems.push(format!(
+                let known = self.consents.entry(consent.consent_id.clone()).or_default();
+                if known.iter().any(|k| k.device_key == consent.device_key && k != consent.as_ref()) {
+                    self.problems.push(format!(
                         "{}: conflicting records for consent {}",
                         path.display(),
                         consent.consent_id
-                    )),
-                    Some(_) => {}
-                    None => {
-                        self.consents.insert(consent.consent_id.clone(), consent.as_ref().clone());
-                    }
+                    ));
+                } else if !known.contains(consent.as_ref()) {
+                    // Another device claiming the same id does not displace this one.
+                    known.push(consent.as_ref().clone());
                 }
             }
             RecordBody::ConsentWithdrawal(w) if record.is_signed_by(&w.device_key) => {
                 self.withdrawals.entry(w.consent_id.clone()).or_default().push((w.device_key, w.withdrawn_at));
             }
             RecordBody::SessionEnd(end) if record.is_signed_by(&end.device_key) => {
-                self.session_ends
-                    .insert(end.session_id.clone(), (end.segments, end.last_record_sha256, end.device_key));
+                match self.session_ends.get(&end.session_id) {
+                    Some(known) if known != end => self.problems.push(format!(
+                        "{}: a second, different end record for session {}",
+                        path.display(),
+                        end.session_id
+                    )),
+                    _ => {
+                        self.session_ends.insert(end.session_id.clone(), end.clone());
+                    }
+                }
             }
             RecordBody::Segment(_) => {
                 self.problems.push(format!("{}: a segment record outside a seg-*.record.json file", path.display()))
@@ -127,6 +138,12 @@ impl RecordIndex {
                 other.type_name()
             )),
         }
+    }
+
+    /// The consent `id` given on the device that holds `key`, else any claiming `id`.
+    pub fn consent_for(&self, id: &str, key: &PublicKey) -> Option<&ConsentRecord> {
+        let claims = self.consents.get(id)?;
+        claims.iter().find(|c| self.keys_of_device(&c.device_key).contains(key)).or_else(|| claims.first())
     }
 
     /// The keys `device` may sign with: itself and its successors by key change.
@@ -147,16 +164,42 @@ impl RecordIndex {
     }
 }
 
-fn collect_json(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), VerifyError> {
+/// Regular `.json` files up to `MAX_DEPTH` below `dir`. Symlinks, pipes,
+/// oversized files and deeper directories are reported, never followed or
+/// read, so a crafted dataset cannot hang or exhaust the verifier.
+fn collect_json(
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+    problems: &mut Vec<String>,
+) -> Result<(), VerifyError> {
     let entries = fs::read_dir(dir).map_err(|source| VerifyError::Read { path: dir.to_path_buf(), source })?;
     for entry in entries {
-        let path = entry.map_err(|source| VerifyError::Read { path: dir.to_path_buf(), source })?.path();
-        if path.is_dir() {
+        let entry = entry.map_err(|source| VerifyError::Read { path: dir.to_path_buf(), source })?;
+        let path = entry.path();
+        let metadata =
+            fs::symlink_metadata(&path).map_err(|source| VerifyError::Read { path: path.clone(), source })?;
+        let file_type = metadata.file_type();
+        if file_type.is_dir() {
             if depth < MAX_DEPTH {
-                collect_json(&path, depth + 1, out)?;
+                collect_json(&path, depth + 1, out, problems)?;
+            } else {
+                problems.push(format!("{}: deeper than {MAX_DEPTH} levels, not read", path.display()));
             }
         } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
+            if !file_type.is_file() {
+                problems.push(format!("{}: not a regular file, not read", path.display()));
+            } else if metadata.len() > MAX_RECORD_BYTES {
+                problems.push(format!(
+                    "{}: larger than any record ({} bytes), not read",
+                    path.display(),
+                    metadata.len()
+                ));
+            } else {
+                out.push(path);
+            }
+        } else if file_type.is_symlink() {
+            problems.push(format!("{}: a symlink, not followed", path.display()));
         }
     }
     Ok(())

@@ -77,6 +77,8 @@ pub enum SegmentFailure {
     NotSessionDevice(String),
     #[error("times: {0}")]
     TimesInvalid(String),
+    #[error("the session has no single first segment (seg-000000) to anchor its consent and device")]
+    NoFirstSegment,
     #[error("recorded before consent {0} was given")]
     BeforeConsent(String),
     #[error("recorded after consent {consent_id} was withdrawn at {at}")]
@@ -120,6 +122,23 @@ impl VerificationReport {
     }
 }
 
+/// Withdrawals signed by a device other than the consent's: they withdraw
+/// nothing, and the worker who made them must hear so.
+fn foreign_withdrawals(index: &RecordIndex) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (consent_id, withdrawals) in &index.withdrawals {
+        let Some(consents) = index.consents.get(consent_id) else { continue };
+        for (key, _) in withdrawals {
+            if !consents.iter().any(|c| index.keys_of_device(&c.device_key).contains(key)) {
+                problems
+                    .push(format!("a withdrawal of consent {consent_id} is signed by {key}, not the consent's device"));
+            }
+        }
+    }
+    problems.sort();
+    problems
+}
+
 /// Verifies every segment under `root`.
 pub fn verify_dataset(root: &Path, options: &VerifyOptions) -> Result<VerificationReport, VerifyError> {
     if options.identities.is_empty() {
@@ -143,5 +162,15 @@ pub fn verify_dataset(root: &Path, options: &VerifyOptions) -> Result<Verificati
             Err(problem) => report.problems.push(problem),
         }
     }
+    // End records of sessions whose segment records are all gone (or have
+    // not arrived yet) are not silently passed over.
+    for (id, end) in &index.session_ends {
+        if !index.sessions.iter().any(|s| &s.name == id) {
+            if let Err(problem) = session::check_end_against(id, end, &Default::default(), &index) {
+                report.problems.push(problem);
+            }
+        }
+    }
+    report.problems.extend(foreign_withdrawals(&index));
     Ok(report)
 }

@@ -9,7 +9,7 @@ use crate::age;
 use crate::mp4::inspect::inspect;
 use crate::provenance::keystore::PublicKey;
 use crate::provenance::record::{RecordBody, SignedRecord};
-use crate::provenance::segment_record::SegmentRecord;
+use crate::provenance::segment_record::{SegmentRecord, SessionEnd};
 use crate::provenance::values::Sha256Digest;
 use crate::provenance::RecordError;
 
@@ -22,17 +22,22 @@ pub(super) fn verify_session(
     // session's first segment, whose consent and device every later
     // segment must share (the chain protects the first from replacement).
     let mut by_sequence: BTreeMap<u64, Vec<Sha256Digest>> = BTreeMap::new();
-    let mut anchor: Option<&SegmentRecord> = None;
-    for (_, parsed) in &session.records {
+    let mut anchors: Vec<&SegmentRecord> = Vec::new();
+    for (stem, parsed) in &session.records {
         if let Ok(record) = parsed {
             if let RecordBody::Segment(body) = record.body() {
                 by_sequence.entry(body.sequence).or_default().push(record.hash());
-                if anchor.is_none_or(|a| body.sequence < a.sequence) {
-                    anchor = Some(body);
+                if stem == "seg-000000" && body.sequence == 0 && body.session_id == session.name {
+                    anchors.push(body);
                 }
             }
         }
     }
+    // Exactly one first segment, where it belongs, of this session.
+    let anchor = match anchors.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    };
     session
         .records
         .iter()
@@ -53,7 +58,7 @@ pub(super) fn verify_session(
 /// a mismatch (segments missing at the end, or a foreign end record) is an
 /// error message.
 pub(super) fn check_session_end(session: &SessionFiles, index: &RecordIndex) -> Result<bool, String> {
-    let Some((segments, last_hash, device)) = index.session_ends.get(&session.name) else { return Ok(false) };
+    let Some(end) = index.session_ends.get(&session.name) else { return Ok(false) };
     let mut present: BTreeMap<u64, (Sha256Digest, PublicKey)> = BTreeMap::new();
     for (_, parsed) in &session.records {
         if let Ok(record) = parsed {
@@ -62,21 +67,38 @@ pub(super) fn check_session_end(session: &SessionFiles, index: &RecordIndex) -> 
             }
         }
     }
-    let name = &session.name;
+    check_end_against(&session.name, end, &present, index)?;
+    Ok(true)
+}
+
+/// `present`: sequence → (record hash, device key) of the records found.
+pub(super) fn check_end_against(
+    name: &str,
+    end: &SessionEnd,
+    present: &BTreeMap<u64, (Sha256Digest, PublicKey)>,
+    index: &RecordIndex,
+) -> Result<(), String> {
     if let Some((_, (_, first_device))) = present.first_key_value() {
-        if !index.keys_of_device(first_device).contains(device) {
+        if !index.keys_of_device(first_device).contains(&end.device_key) {
             return Err(format!("session {name}: its end record is signed by another device"));
         }
     }
-    let last = segments.checked_sub(1).and_then(|seq| present.get(&seq)).map(|(hash, _)| *hash);
-    let beyond = present.range(*segments..).count();
-    match last {
-        _ if beyond > 0 => Err(format!("session {name}: segments beyond the {segments} its end record counts")),
-        Some(hash) if hash == *last_hash => Ok(true),
-        None if *segments == 0 && *last_hash == Sha256Digest::ZERO => Ok(true),
-        _ => Err(format!(
-            "session {name}: its end record counts {segments} segments; the last of them is missing or differs"
+    let failed = if end.failed { " (the recording failed)" } else { "" };
+    match end.last_sequence {
+        None if present.is_empty() => Ok(()),
+        None => Err(format!("session {name}: its end record says no segment was written{failed}")),
+        Some(last) if present.range(last + 1..).next().is_some() => {
+            Err(format!("session {name}: segments after the last one its end record names ({last})"))
+        }
+        Some(last) if present.get(&last).map(|(hash, _)| *hash) != Some(end.last_record_sha256) => {
+            Err(format!("session {name}: its last segment ({last}) is missing or differs from its end record{failed}"))
+        }
+        Some(_) if (present.len() as u64) < end.segments_written => Err(format!(
+            "session {name}: {} of the {} segments its end record counts are missing{failed}",
+            end.segments_written - present.len() as u64,
+            end.segments_written
         )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -132,9 +154,13 @@ fn check_place(
         failures
             .push(SegmentFailure::ForeignSession { found: body.session_id.clone(), expected: session.name.clone() });
     }
-    let position = stem.strip_prefix("seg-").and_then(|n| n.parse::<u64>().ok());
-    if let Some(position) = position.filter(|p| *p != body.sequence) {
-        failures.push(SegmentFailure::Reordered { found: body.sequence, position });
+    let position = stem.strip_prefix("seg-").filter(|n| n.len() == 6).and_then(|n| n.parse::<u64>().ok());
+    match position {
+        Some(position) if position != body.sequence => {
+            failures.push(SegmentFailure::Reordered { found: body.sequence, position })
+        }
+        Some(_) => {}
+        None => failures.push(SegmentFailure::RecordUnreadable(format!("{stem}: not a seg-NNNNNN record name"))),
     }
     if by_sequence.get(&body.sequence).is_some_and(|hashes| hashes.len() > 1) {
         failures.push(SegmentFailure::Duplicate(body.sequence));
@@ -174,7 +200,10 @@ fn check_same_session_device(
     index: &RecordIndex,
     failures: &mut Vec<SegmentFailure>,
 ) {
-    let Some(anchor) = anchor else { return };
+    let Some(anchor) = anchor else {
+        failures.push(SegmentFailure::NoFirstSegment);
+        return;
+    };
     if body.consent_id != anchor.consent_id {
         failures.push(SegmentFailure::ConsentFromOtherDevice(body.consent_id.clone()));
     }
@@ -189,7 +218,7 @@ fn check_signer_and_consent(
     index: &RecordIndex,
     failures: &mut Vec<SegmentFailure>,
 ) {
-    let Some(consent) = index.consents.get(&body.consent_id) else {
+    let Some(consent) = index.consent_for(&body.consent_id, &body.device_key) else {
         failures.push(SegmentFailure::ConsentMissing(body.consent_id.clone()));
         return;
     };
@@ -242,7 +271,18 @@ fn check_files(
         failures.push(SegmentFailure::SealedFileMissing(file_name.clone()));
         return;
     }
-    let Ok(sealed) = fs::read(session.dir.join(file_name)) else {
+    // A regular file of the recorded size, before reading it: a pipe or a
+    // link to a device must not hang or exhaust the verifier.
+    let path = session.dir.join(file_name);
+    let Ok(metadata) = fs::symlink_metadata(&path).map(|m| (m.file_type().is_file(), m.len())) else {
+        failures.push(SegmentFailure::SealedFileMissing(file_name.clone()));
+        return;
+    };
+    if metadata != (true, body.sealed.bytes) {
+        failures.push(SegmentFailure::SealedHashMismatch);
+        return;
+    }
+    let Ok(sealed) = fs::read(&path) else {
         failures.push(SegmentFailure::SealedFileMissing(file_name.clone()));
         return;
     };
