@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use egocap_core::blur::detector::{DetectError, DetectorConfig, FaceBox, FaceDetector, RetinaFaceDetector};
+use egocap_core::blur::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
 use egocap_core::frame::I420Image;
 
 /// The astronaut's face in astronaut.png (512×512), measured by hand on a
@@ -48,6 +49,18 @@ fn finds_the_face_in_a_720p_frame_at_any_aspect_of_the_network_input() {
         let best = faces.iter().map(|f| f.iou(&truth)).fold(0.0, f32::max);
         assert!(best >= 0.5, "input {w}x{h}: best IoU {best}: {faces:?}");
     }
+}
+
+#[test]
+fn the_obscured_astronaut_is_no_longer_a_face_to_the_detector() {
+    let mut detector = detector(DetectorConfig::default());
+    let mut frame = to_i420(&photo("astronaut.png"));
+    let found = detector.detect(&frame).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let ellipse = Ellipse::around(&found[0], 1.3, 4.0);
+    obscure(&mut frame, &ellipse, cell_for(&ellipse, DEFAULT_CELL_PX));
+    let after = detector.detect(&frame).unwrap();
+    assert!(after.is_empty(), "still found after obscuring: {after:?}");
 }
 
 #[test]
