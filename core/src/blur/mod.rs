@@ -6,3 +6,4 @@ pub mod detector;
 mod network_input;
 pub mod obscure;
 mod retinaface;
+pub mod tracker;

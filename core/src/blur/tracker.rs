@@ -1,0 +1,204 @@
+//! Follows faces from frame to frame, so a face stays covered on the frames
+//! where the detector missed it or did not run: detections are matched to
+//! tracks by IoU against each track's constant-velocity prediction; an
+//! unmatched track coasts on its velocity for `keep_alive_frames`; a box
+//! never shrinks by more than `max_shrink_per_frame`, so the blurred region
+//! does not flicker when a detection comes back smaller.
+
+use super::detector::FaceBox;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerConfig {
+    /// Smallest IoU between a prediction and a detection that continues the track.
+    pub match_iou: f32,
+    /// Frames a track is kept (and blurred) after its last detection.
+    pub keep_alive_frames: u32,
+    /// Largest share a box's width or height may lose in one frame.
+    pub max_shrink_per_frame: f32,
+    /// Weight of the newest motion in the velocity estimate (0..=1).
+    pub velocity_smoothing: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self { match_iou: 0.2, keep_alive_frames: 15, max_shrink_per_frame: 0.1, velocity_smoothing: 0.6 }
+    }
+}
+
+/// One face being followed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    pub id: u64,
+    /// Where the face is (or is predicted to be) on the current frame.
+    pub region: FaceBox,
+    /// Centre motion per frame, luma pixels.
+    pub velocity: (f32, f32),
+    /// 0 on a frame where the detector found it.
+    pub frames_since_seen: u32,
+    /// How many detections the track has followed.
+    pub detections: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct FaceTracker {
+    config: TrackerConfig,
+    tracks: Vec<Track>,
+    next_id: u64,
+}
+
+impl FaceTracker {
+    pub fn new(config: TrackerConfig) -> Self {
+        Self { config, tracks: Vec::new(), next_id: 0 }
+    }
+
+    /// Advances one frame on which the detector ran and found `detections`.
+    pub fn observe(&mut self, detections: &[FaceBox]) -> &[Track] {
+        self.advance();
+        let mut unmatched: Vec<bool> = vec![true; detections.len()];
+        for (track_index, detection_index) in self.greedy_matches(detections) {
+            unmatched[detection_index] = false;
+            let config = self.config;
+            let track = &mut self.tracks[track_index];
+            follow(track, &detections[detection_index], &config);
+        }
+        for (detection, _) in detections.iter().zip(&unmatched).filter(|(_, &new)| new) {
+            self.tracks.push(Track {
+                id: self.next_id,
+                region: *detection,
+                velocity: (0.0, 0.0),
+                frames_since_seen: 0,
+                detections: 1,
+            });
+            self.next_id += 1;
+        }
+        &self.tracks
+    }
+
+    /// Advances one frame on which the detector did not run: every track
+    /// coasts on its velocity.
+    pub fn coast(&mut self) -> &[Track] {
+        self.advance();
+        &self.tracks
+    }
+
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Moves every track by its velocity and drops the ones unseen for too long.
+    fn advance(&mut self) {
+        let keep = self.config.keep_alive_frames;
+        self.tracks.retain_mut(|track| {
+            track.region.x += track.velocity.0;
+            track.region.y += track.velocity.1;
+            track.frames_since_seen += 1;
+            track.frames_since_seen <= keep
+        });
+    }
+
+    /// (track, detection) pairs, best IoU first, each used once.
+    fn greedy_matches(&self, detections: &[FaceBox]) -> Vec<(usize, usize)> {
+        let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
+        for (t, track) in self.tracks.iter().enumerate() {
+            for (d, detection) in detections.iter().enumerate() {
+                let iou = track.region.iou(detection);
+                if iou >= self.config.match_iou {
+                    candidates.push((iou, t, d));
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (mut used_tracks, mut used_detections) = (vec![false; self.tracks.len()], vec![false; detections.len()]);
+        let mut matches = Vec::new();
+        for (_, t, d) in candidates {
+            if !used_tracks[t] && !used_detections[d] {
+                used_tracks[t] = true;
+                used_detections[d] = true;
+                matches.push((t, d));
+            }
+        }
+        matches
+    }
+}
+
+/// Moves `track` onto `detection`, updating its velocity and limiting shrink.
+fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
+    // The track was advanced by its velocity already: undo that to measure
+    // the motion since the last frame it was seen on, per frame.
+    let frames = track.frames_since_seen.max(1) as f32;
+    let (vx, vy) = track.velocity;
+    let previous = (centre(&track.region).0 - vx * frames, centre(&track.region).1 - vy * frames);
+    let now = centre(detection);
+    let measured = ((now.0 - previous.0) / frames, (now.1 - previous.1) / frames);
+    // The first motion measured is the whole estimate; later ones are blended.
+    let a = if track.detections == 1 { 1.0 } else { config.velocity_smoothing.clamp(0.0, 1.0) };
+    track.velocity = (a * measured.0 + (1.0 - a) * vx, a * measured.1 + (1.0 - a) * vy);
+    let keep = 1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0);
+    let width = detection.width.max(track.region.width * keep);
+    let height = detection.height.max(track.region.height * keep);
+    track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: detection.score };
+    track.frames_since_seen = 0;
+    track.detections += 1;
+}
+
+fn centre(b: &FaceBox) -> (f32, f32) {
+    (b.x + b.width / 2.0, b.y + b.height / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, y: f32, size: f32) -> FaceBox {
+        FaceBox { x, y, width: size, height: size, score: 0.9 }
+    }
+
+    #[test]
+    fn a_moving_face_keeps_one_track_and_its_prediction_covers_missed_frames() {
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        // 12 px per frame to the right; the detector runs on every third frame only.
+        for frame in 0..30u32 {
+            let truth = face(100.0 + 12.0 * frame as f32, 200.0, 60.0);
+            let tracks = if frame % 3 == 0 { tracker.observe(&[truth]) } else { tracker.coast() };
+            assert_eq!(tracks.len(), 1, "frame {frame}: {tracks:?}");
+            assert_eq!(tracks[0].id, 0);
+            if frame >= 3 {
+                let iou = tracks[0].region.iou(&truth);
+                assert!(iou > 0.8, "frame {frame}: prediction IoU {iou} ({:?} vs {truth:?})", tracks[0].region);
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_face_is_kept_for_keep_alive_frames_then_dropped() {
+        let config = TrackerConfig { keep_alive_frames: 5, ..TrackerConfig::default() };
+        let mut tracker = FaceTracker::new(config);
+        tracker.observe(&[face(10.0, 10.0, 40.0)]);
+        for frame in 1..=5 {
+            assert_eq!(tracker.observe(&[]).len(), 1, "dropped early, after {frame} frames");
+        }
+        assert!(tracker.observe(&[]).is_empty());
+    }
+
+    #[test]
+    fn boxes_shrink_slowly_so_the_blur_does_not_flicker() {
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        tracker.observe(&[face(100.0, 100.0, 100.0)]);
+        let tracks = tracker.observe(&[face(125.0, 125.0, 50.0)]);
+        assert!((tracks[0].region.width - 90.0).abs() < 1e-3, "{:?}", tracks[0].region);
+        // Centred on the new detection.
+        assert!((tracks[0].region.x + tracks[0].region.width / 2.0 - 150.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn two_faces_keep_their_own_tracks_and_a_new_one_gets_a_new_id() {
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        tracker.observe(&[face(0.0, 0.0, 50.0), face(300.0, 0.0, 50.0)]);
+        let tracks = tracker.observe(&[face(305.0, 0.0, 50.0), face(5.0, 0.0, 50.0), face(600.0, 300.0, 40.0)]);
+        let by_id = |id: u64| tracks.iter().find(|t| t.id == id).map(|t| t.region.x);
+        assert_eq!(tracks.len(), 3);
+        assert!((by_id(0).unwrap() - 5.0).abs() < 1e-3);
+        assert!((by_id(1).unwrap() - 305.0).abs() < 1e-3);
+        assert!((by_id(2).unwrap() - 600.0).abs() < 1e-3);
+    }
+}
