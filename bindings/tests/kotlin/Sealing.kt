@@ -146,8 +146,9 @@ fun hostKeyStoreSigns() {
 
     val (session, summary) = recordSealed(sealing, 45)
     // Registration, consent, the probe signature the session makes at start
-    // (a key store that cannot sign is refused then), one per segment.
-    checkEquals(3 + summary.segments.size, device.signatures.get(), "signatures: registration, consent, start probe, one per segment")
+    // (a key store that cannot sign is refused then), one per segment, and
+    // the signed session end.
+    checkEquals(4 + summary.segments.size, device.signatures.get(), "signatures: registration, consent, start probe, one per segment, session end")
     val record = File(session.segmentDir(), "seg-000000.record.json").readText()
     check(record.contains("\"public_key\":\"$deviceHex\"")) { "segment record not signed by the Kotlin key: $record" }
     checkAllVerified(verifyDataset(session.segmentDir(), listOf(owner.identity.secretKey), owner.keyHex), summary)

@@ -293,8 +293,8 @@ final class EgocapTests: XCTestCase {
         let device = CryptoKitKeyStore()
         let consent = try giveConsent(keystore: device, terms: terms())
         let (session, summary) = try recordSealed(try sealing(device: device, owner: owner, consentJson: consent.recordJson), frames: 45)
-        // Registration, consent, the start probe, one per segment.
-        XCTAssertEqual(device.signatures, 3 + summary.segments.count)
+        // Registration, consent, the start probe, one per segment, the session end.
+        XCTAssertEqual(device.signatures, 4 + summary.segments.count)
         let report = try verifyDataset(dir: session.segmentDir(), identities: [owner.identity.secretKey], ownerKeyHex: owner.keyHex)
         XCTAssertTrue(report.allVerified)
     }
