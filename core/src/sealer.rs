@@ -21,7 +21,7 @@ use crate::age::StreamEncryptor;
 use crate::clock::ClockDomain;
 use crate::provenance::consent::ActiveConsent;
 use crate::provenance::identity::TrustedRecipientSet;
-use crate::provenance::keystore::KeyStore;
+use crate::provenance::keystore::{KeyStore, PublicKey};
 use crate::provenance::record::{RecordBody, SignedRecord};
 use crate::provenance::segment_record::{FileDigest, SealedFile, SealingFacts, SegmentRecord, SessionEnd};
 use crate::provenance::values::{HashingWriter, Sha256Digest, UtcInstant};
@@ -55,6 +55,8 @@ pub struct SealingSink {
     previous_record: Sha256Digest,
     segments_written: u64,
     last_sequence: Option<u64>,
+    /// Read from the key store once, at start (a host key store is a call across the FFI).
+    device_key: PublicKey,
 }
 
 impl SealingSink {
@@ -62,13 +64,20 @@ impl SealingSink {
     /// Refuses a registration of another key, and a key store that cannot
     /// sign, now rather than at the first segment.
     pub fn create(root: &Path, session_id: &str, setup: SealingSetup) -> Result<Self, SinkError> {
-        check_device(&setup)?;
+        let device_key = check_device(&setup)?;
         let files = DurableDir::create(root, session_id)?;
         remove_unrecorded_sealed_files(root);
         files.write_file(DEVICE_RECORD_FILE, setup.device_registration.canonical_bytes())?;
         files.write_file(RECIPIENTS_RECORD_FILE, setup.recipients.record().canonical_bytes())?;
         files.write_file(CONSENT_RECORD_FILE, setup.consent.record().canonical_bytes())?;
-        Ok(Self { files, setup, previous_record: Sha256Digest::ZERO, segments_written: 0, last_sequence: None })
+        Ok(Self {
+            files,
+            setup,
+            previous_record: Sha256Digest::ZERO,
+            segments_written: 0,
+            last_sequence: None,
+            device_key,
+        })
     }
 
     pub fn with_hook(mut self, hook: WriteStepHook) -> Self {
@@ -111,7 +120,7 @@ impl SegmentSink for SealingSink {
             recipient_set_version: self.setup.recipients.version(),
             recipient_set_sha256: self.setup.recipients.record().hash(),
             blur: None,
-            device_key: self.setup.keystore.public_key().map_err(|e| SinkError::Seal(e.to_string()))?,
+            device_key: self.device_key,
         };
         let record = SegmentRecord::new(summary, facts);
         let signed = SignedRecord::sign(RecordBody::Segment(Box::new(record)), &[self.setup.keystore.as_ref()])
@@ -124,7 +133,6 @@ impl SegmentSink for SealingSink {
     }
 
     fn finish_session(&mut self, summary: &SessionSummary) -> Result<(), SinkError> {
-        let device_key = self.setup.keystore.public_key().map_err(|e| SinkError::Seal(e.to_string()))?;
         let end = SessionEnd {
             session_id: summary.session_id.clone(),
             segments_written: self.segments_written,
@@ -132,7 +140,7 @@ impl SegmentSink for SealingSink {
             last_record_sha256: self.previous_record,
             ended_at: UtcInstant(summary.stopped.utc_unix_ns),
             failed: summary.failure.is_some(),
-            device_key,
+            device_key: self.device_key,
         };
         let signed = SignedRecord::sign(RecordBody::SessionEnd(end), &[self.setup.keystore.as_ref()])
             .map_err(|e| SinkError::Seal(e.to_string()))?;
@@ -141,8 +149,9 @@ impl SegmentSink for SealingSink {
     }
 }
 
-fn check_device(setup: &SealingSetup) -> Result<(), SinkError> {
-    let refuse = |what: String| Err(SinkError::DeviceIdentity(what));
+/// The device's public key, once the setup is known to belong to it.
+fn check_device(setup: &SealingSetup) -> Result<PublicKey, SinkError> {
+    let refuse = |what: String| Err::<PublicKey, _>(SinkError::DeviceIdentity(what));
     let key = match setup.keystore.public_key() {
         Ok(key) => key,
         Err(e) => return refuse(e.to_string()),
@@ -156,7 +165,7 @@ fn check_device(setup: &SealingSetup) -> Result<(), SinkError> {
     }
     const PROBE: &[u8] = b"egocap-keystore-probe";
     match setup.keystore.sign(PROBE) {
-        Ok(signature) if key.verify(PROBE, &signature).is_ok() => Ok(()),
+        Ok(signature) if key.verify(PROBE, &signature).is_ok() => Ok(key),
         Ok(_) => refuse(format!("key store signatures do not verify under {key}")),
         Err(e) => refuse(e.to_string()),
     }
