@@ -13,6 +13,8 @@ use ring::signature::{self, Ed25519KeyPair, KeyPair};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::values::decode_lower_hex;
+
 pub const PUBLIC_KEY_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
 
@@ -56,12 +58,7 @@ pub enum PublicKeyError {
 impl PublicKey {
     /// 64 lowercase hex digits, nothing else: one key, one spelling.
     pub fn from_hex(text: &str) -> Result<Self, PublicKeyError> {
-        let mut bytes = [0u8; PUBLIC_KEY_LEN];
-        if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(PublicKeyError::Malformed);
-        }
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| PublicKeyError::Malformed)?;
-        Ok(Self(bytes))
+        decode_lower_hex(text).map(Self).ok_or(PublicKeyError::Malformed)
     }
 
     pub fn to_hex(&self) -> String {

@@ -18,7 +18,7 @@ use super::consent::{ConsentRecord, ConsentWithdrawal};
 use super::identity::{DeviceRegistration, KeyChange, RecipientSet};
 use super::keystore::{KeyStore, PublicKey, SIGNATURE_LEN};
 use super::segment_record::{SegmentRecord, SessionEnd};
-use super::values::Sha256Digest;
+use super::values::{decode_lower_hex, Sha256Digest};
 use super::RecordError;
 use crate::canonical_json::{canonicalize_str, to_canonical_bytes};
 
@@ -121,11 +121,7 @@ impl SignedRecord {
         check_numbers(&Value::Object(object.clone()), "")?;
         let message = signing_message(&object)?;
         for signature in &signatures {
-            let mut bytes = [0u8; SIGNATURE_LEN];
-            let lowercase = !signature.signature.bytes().any(|b| b.is_ascii_uppercase());
-            hex::decode_to_slice(&signature.signature, &mut bytes)
-                .ok()
-                .filter(|()| lowercase)
+            let bytes: [u8; SIGNATURE_LEN] = decode_lower_hex(&signature.signature)
                 .ok_or_else(|| RecordError::Malformed("a signature is 128 lowercase hex digits".into()))?;
             signature
                 .public_key

@@ -9,6 +9,17 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Decodes exactly `N` bytes from lowercase hex: one value, one spelling,
+/// so a record's bytes (and hash) cannot be changed by re-casing.
+pub fn decode_lower_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(bytes)
+}
+
 /// A SHA-256 digest; lowercase hex in records.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Sha256Digest(pub [u8; 32]);
@@ -47,13 +58,9 @@ impl serde::Serialize for Sha256Digest {
 impl<'de> serde::Deserialize<'de> for Sha256Digest {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let mut bytes = [0u8; 32];
-        let lowercase = !text.bytes().any(|b| b.is_ascii_uppercase());
-        hex::decode_to_slice(&text, &mut bytes)
-            .ok()
-            .filter(|()| lowercase)
-            .ok_or_else(|| serde::de::Error::custom("a SHA-256 is 64 lowercase hex digits"))?;
-        Ok(Self(bytes))
+        decode_lower_hex(&text)
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("a SHA-256 is 64 lowercase hex digits"))
     }
 }
 
