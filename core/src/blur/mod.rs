@@ -1,9 +1,11 @@
-//! Face blurring before encoding (issue 7). So far: the face detector and
-//! the irreversible obscuring of a region; tracking, look-ahead and the
-//! pipeline stage are not built yet.
+//! Face blurring before encoding: the detector, the tracker, the
+//! irreversible obscuring of a region, the look-ahead stage that combines
+//! them and fails closed, and the monitor of failed-closed frames.
 
 pub mod detector;
+pub mod monitor;
 mod network_input;
 pub mod obscure;
 mod retinaface;
+pub mod stage;
 pub mod tracker;

@@ -1,0 +1,435 @@
+//! The blur stage: every frame passes through it before the encoder, and
+//! leaves with every face obscured — or obscured whole (or dropped) when the
+//! stage cannot vouch for it.
+//!
+//! Detection costs more than a frame interval on a phone, so the detector
+//! runs on every k-th frame, k chosen from the measured detection time and
+//! the per-frame budget. Frames wait in a look-ahead buffer (at most k) until
+//! the next detection, and only then are released: a track seen at both
+//! detections is interpolated between them, a track that vanished coasts on
+//! its velocity, and a face found for the first time is blurred back to the
+//! previous detection, its box grown by the largest plausible motion.
+//!
+//! Failing closed: a detector error, or the stage falling further behind its
+//! budget than `max_lag_ns`, obscures the affected frames whole (or drops
+//! them). The budget clock is injected, so tests drive it by hand.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+
+use super::detector::{FaceBox, FaceDetector};
+use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
+use super::tracker::{FaceTracker, Track, TrackerConfig};
+use crate::frame::I420Image;
+
+/// What to do with a frame the stage cannot vouch for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailClosedMode {
+    /// Obscure the whole picture; the segment keeps its frame timing.
+    BlurWhole,
+    /// Leave the frame out of the segment (a counted drop).
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlurConfig {
+    pub tracker: TrackerConfig,
+    /// Each box is scaled by this around its centre before blurring…
+    pub dilation: f32,
+    /// …and grown by this many pixels on every side.
+    pub margin_px: f32,
+    /// Fastest a face's centre may move per frame, in luma pixels: a newly
+    /// found face is blurred back to the previous detection within this reach.
+    pub max_motion_px_per_frame: f32,
+    /// Time the stage may spend per frame on average (detection amortised).
+    pub frame_budget_ns: i64,
+    /// Largest detection interval k, and so the look-ahead buffer's size.
+    pub max_detection_interval: u32,
+    /// Behind the budget by more than this, frames fail closed until caught up.
+    pub max_lag_ns: i64,
+    pub fail_closed: FailClosedMode,
+}
+
+impl Default for BlurConfig {
+    /// For 720p at 30 fps with the stage on its own core: the budget is the
+    /// frame interval, k up to 4 (133 ms of look-ahead, 5.5 MB of frames),
+    /// and 40 px per frame is a fast head turn at 720p.
+    fn default() -> Self {
+        Self {
+            tracker: TrackerConfig::default(),
+            dilation: 1.3,
+            margin_px: 4.0,
+            max_motion_px_per_frame: 40.0,
+            frame_budget_ns: 33_333_333,
+            max_detection_interval: 4,
+            max_lag_ns: 500_000_000,
+            fail_closed: FailClosedMode::BlurWhole,
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum BlurError {
+    #[error("blur config: {0}")]
+    Config(&'static str),
+}
+
+/// Time for the budget: monotonic nanoseconds from any origin.
+pub trait BudgetClock: Send + Sync {
+    fn now_ns(&self) -> i64;
+}
+
+/// The real clock, `Instant`-based.
+#[derive(Debug)]
+pub struct SystemBudgetClock(Instant);
+
+impl Default for SystemBudgetClock {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
+impl BudgetClock for SystemBudgetClock {
+    fn now_ns(&self) -> i64 {
+        i64::try_from(self.0.elapsed().as_nanos()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Why a frame failed closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailCause {
+    /// The detection that would have covered it failed.
+    DetectorFailed,
+    /// The stage was behind its time budget.
+    OverBudget,
+}
+
+/// What the stage did to one frame.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FrameBlur {
+    /// The detector ran on this frame (and found `detections`).
+    pub detector_ran: bool,
+    pub detections: Vec<FaceBox>,
+    /// Faces seen for the first time on this frame (new tracks).
+    pub new_faces: u32,
+    /// The regions obscured; empty when the frame failed closed.
+    pub regions: Vec<Ellipse>,
+    pub failed_closed: Option<FailCause>,
+}
+
+/// A frame leaving the stage, in push order. `image` is `None` when it
+/// failed closed in [`FailClosedMode::Drop`].
+#[derive(Debug)]
+pub struct ReleasedFrame<T> {
+    pub image: Option<I420Image>,
+    pub timestamp_ns: i64,
+    pub tag: T,
+    pub blur: FrameBlur,
+}
+
+struct Pending<T> {
+    image: I420Image,
+    timestamp_ns: i64,
+    tag: T,
+}
+
+/// Detection cost, smoothed: decides the cadence.
+const COST_SMOOTHING: f64 = 0.3;
+
+pub struct BlurStage<T> {
+    detector: Box<dyn FaceDetector>,
+    config: BlurConfig,
+    clock: Arc<dyn BudgetClock>,
+    tracker: FaceTracker,
+    buffer: VecDeque<Pending<T>>,
+    /// Frames to the next detection (k); 1 until a detection was timed.
+    interval: u32,
+    detect_cost_ns: Option<f64>,
+    other_cost_ns: f64,
+    lag_ns: i64,
+    /// Failing closed until the lag is paid back.
+    behind: bool,
+    /// The last detection failed: try again on the next frame.
+    retry_next: bool,
+}
+
+impl<T> BlurStage<T> {
+    pub fn new(
+        detector: Box<dyn FaceDetector>,
+        config: BlurConfig,
+        clock: Arc<dyn BudgetClock>,
+    ) -> Result<Self, BlurError> {
+        check_config(&config)?;
+        Ok(Self {
+            detector,
+            tracker: FaceTracker::new(config.tracker),
+            config,
+            clock,
+            buffer: VecDeque::new(),
+            interval: 1,
+            detect_cost_ns: None,
+            other_cost_ns: 0.0,
+            lag_ns: 0,
+            behind: false,
+            retry_next: false,
+        })
+    }
+
+    pub fn model_name(&self) -> &str {
+        self.detector.model_name()
+    }
+
+    pub fn model_sha256(&self) -> &str {
+        self.detector.model_sha256()
+    }
+
+    /// The current detection interval k.
+    pub fn detection_interval(&self) -> u32 {
+        self.interval
+    }
+
+    /// Frames waiting for the next detection.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Takes a frame; returns the frames now released (possibly none, while
+    /// they wait for the next detection).
+    pub fn push(&mut self, image: I420Image, timestamp_ns: i64, tag: T) -> Vec<ReleasedFrame<T>> {
+        let started = self.clock.now_ns();
+        self.buffer.push_back(Pending { image, timestamp_ns, tag });
+        let (released, detect_ns) = if self.behind {
+            (self.fail_closed_all(FailCause::OverBudget), 0)
+        } else if self.buffer.len() >= self.interval as usize {
+            self.detect_and_release()
+        } else {
+            (Vec::new(), 0)
+        };
+        self.account(started, detect_ns);
+        released
+    }
+
+    /// Releases every waiting frame: the newest is detected on, so the
+    /// frames before it are covered as usual. For pause and stop.
+    pub fn flush(&mut self) -> Vec<ReleasedFrame<T>> {
+        if self.buffer.is_empty() {
+            return Vec::new();
+        }
+        let started = self.clock.now_ns();
+        let (released, detect_ns) =
+            if self.behind { (self.fail_closed_all(FailCause::OverBudget), 0) } else { self.detect_and_release() };
+        self.account(started, detect_ns);
+        released
+    }
+
+    /// Updates the lag, the cost estimates and the cadence after one call.
+    fn account(&mut self, started: i64, detect_ns: i64) {
+        let spent = self.clock.now_ns().saturating_sub(started).max(0);
+        self.lag_ns = self.lag_ns.saturating_add(spent - self.config.frame_budget_ns).max(0);
+        if self.lag_ns > self.config.max_lag_ns {
+            if !self.behind {
+                log::warn!("face blurring is {} ms behind its budget: failing closed", self.lag_ns / 1_000_000);
+            }
+            self.behind = true;
+        } else if self.behind && self.lag_ns == 0 {
+            log::info!("face blurring caught up with its budget");
+            self.behind = false;
+        }
+        smooth(&mut self.other_cost_ns, (spent - detect_ns).max(0) as f64);
+        if std::mem::take(&mut self.retry_next) {
+            self.interval = 1;
+        } else if let Some(detect) = self.detect_cost_ns {
+            // What a frame leaves for detection; at least a quarter of the
+            // budget, so a slow blur cannot push k to its maximum alone.
+            let budget = self.config.frame_budget_ns as f64;
+            let available = (budget - self.other_cost_ns).max(budget / 4.0);
+            let k = (detect / available).ceil().clamp(1.0, f64::from(self.config.max_detection_interval));
+            self.interval = k as u32;
+        }
+    }
+
+    /// Runs the detector on the newest buffered frame and releases the
+    /// buffer. Returns the frames and the detection's time.
+    fn detect_and_release(&mut self) -> (Vec<ReleasedFrame<T>>, i64) {
+        let before = self.clock.now_ns();
+        let detector = &mut self.detector;
+        let Some(newest) = self.buffer.back() else { return (Vec::new(), 0) };
+        let result = catch_unwind(AssertUnwindSafe(|| detector.detect(&newest.image)))
+            .unwrap_or_else(|_| Err(super::detector::DetectError::Inference { reason: "the detector panicked".into() }));
+        let detect_ns = self.clock.now_ns().saturating_sub(before).max(0);
+        let detections = match result {
+            Ok(detections) => detections,
+            Err(e) => {
+                log::warn!("face detection failed; {} frames fail closed: {e}", self.buffer.len());
+                self.retry_next = true;
+                return (self.fail_closed_all(FailCause::DetectorFailed), detect_ns);
+            }
+        };
+        smooth_first(&mut self.detect_cost_ns, detect_ns as f64);
+        (self.release_covered(detections), detect_ns)
+    }
+
+    /// Releases the buffer once the newest frame's detections are known.
+    fn release_covered(&mut self, detections: Vec<FaceBox>) -> Vec<ReleasedFrame<T>> {
+        let span = self.buffer.len();
+        // Where every track stood at the previous detection, then its coasted
+        // position on each frame in between.
+        let before: Vec<Track> = self.tracker.tracks().to_vec();
+        let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
+        for _ in 1..span {
+            coasted.push(self.tracker.coast().to_vec());
+        }
+        let after: Vec<Track> = self.tracker.observe(&detections).to_vec();
+        let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
+        let mut released = Vec::with_capacity(span);
+        for (index, pending) in self.buffer.drain(..).enumerate() {
+            let step = index + 1; // frames since the previous detection
+            let mut boxes: Vec<FaceBox> = if step == span {
+                after.iter().map(|t| t.region).collect()
+            } else {
+                in_between(&before, &coasted[index], &after, step, span, self.config.max_motion_px_per_frame)
+            };
+            boxes.retain(|b| b.width > 0.0 && b.height > 0.0);
+            let mut image = pending.image;
+            let regions: Vec<Ellipse> =
+                boxes.iter().map(|b| Ellipse::around(b, self.config.dilation, self.config.margin_px)).collect();
+            for region in &regions {
+                obscure(&mut image, region, cell_for(region, DEFAULT_CELL_PX / 2));
+            }
+            let last = step == span;
+            released.push(ReleasedFrame {
+                image: Some(image),
+                timestamp_ns: pending.timestamp_ns,
+                tag: pending.tag,
+                blur: FrameBlur {
+                    detector_ran: last,
+                    detections: if last { detections.clone() } else { Vec::new() },
+                    new_faces: if last { new_faces } else { 0 },
+                    regions,
+                    failed_closed: None,
+                },
+            });
+        }
+        released
+    }
+
+    /// Releases every buffered frame failed closed; the tracker keeps time.
+    fn fail_closed_all(&mut self, cause: FailCause) -> Vec<ReleasedFrame<T>> {
+        let mode = self.config.fail_closed;
+        self.buffer
+            .drain(..)
+            .map(|pending| {
+                self.tracker.coast();
+                let image = match mode {
+                    FailClosedMode::BlurWhole => {
+                        let mut image = pending.image;
+                        obscure_whole(&mut image);
+                        Some(image)
+                    }
+                    FailClosedMode::Drop => None,
+                };
+                ReleasedFrame {
+                    image,
+                    timestamp_ns: pending.timestamp_ns,
+                    tag: pending.tag,
+                    blur: FrameBlur { failed_closed: Some(cause), ..FrameBlur::default() },
+                }
+            })
+            .collect()
+    }
+}
+
+/// Boxes for a frame `step` frames after the previous detection, with the
+/// next detection `span` frames after it.
+fn in_between(
+    before: &[Track],
+    coasted: &[Track],
+    after: &[Track],
+    step: usize,
+    span: usize,
+    max_motion: f32,
+) -> Vec<FaceBox> {
+    let mut boxes = Vec::new();
+    for track in coasted {
+        let seen_again = after.iter().find(|a| a.id == track.id && a.frames_since_seen == 0);
+        let start = before.iter().find(|b| b.id == track.id);
+        match (seen_again, start) {
+            // Seen at both detections: between the two places.
+            (Some(end), Some(start)) => boxes.push(lerp(&start.region, &end.region, step as f32 / span as f32)),
+            // Not seen again: where its motion takes it.
+            _ => boxes.push(track.region),
+        }
+    }
+    // Found at the next detection for the first time: it may have been
+    // anywhere within reach of there on the frames before.
+    for track in after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0) {
+        let reach = max_motion * (span - step) as f32;
+        let r = track.region;
+        boxes.push(FaceBox {
+            x: r.x - reach,
+            y: r.y - reach,
+            width: r.width + 2.0 * reach,
+            height: r.height + 2.0 * reach,
+            score: r.score,
+        });
+    }
+    boxes
+}
+
+fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {
+    let mix = |p: f32, q: f32| p + (q - p) * t;
+    // The larger size of the two, so an approaching face is not under-covered.
+    FaceBox {
+        x: mix(a.x + a.width / 2.0, b.x + b.width / 2.0) - a.width.max(b.width) / 2.0,
+        y: mix(a.y + a.height / 2.0, b.y + b.height / 2.0) - a.height.max(b.height) / 2.0,
+        width: a.width.max(b.width),
+        height: a.height.max(b.height),
+        score: a.score.min(b.score),
+    }
+}
+
+/// Obscures the whole picture with cells an eighth of its height: a face
+/// filling the frame is still only about three cells across.
+pub fn obscure_whole(image: &mut I420Image) {
+    let (w, h) = (image.width as f32, image.height as f32);
+    let everything = Ellipse { cx: w / 2.0, cy: h / 2.0, rx: w, ry: h };
+    let cell = (image.height / 8).max(DEFAULT_CELL_PX);
+    obscure(image, &everything, cell);
+}
+
+fn smooth(estimate: &mut f64, sample: f64) {
+    *estimate += COST_SMOOTHING * (sample - *estimate);
+}
+
+fn smooth_first(estimate: &mut Option<f64>, sample: f64) {
+    match estimate {
+        Some(value) => smooth(value, sample),
+        None => *estimate = Some(sample),
+    }
+}
+
+fn check_config(config: &BlurConfig) -> Result<(), BlurError> {
+    let positive = |v: f32| v.is_finite() && v >= 0.0;
+    if !(config.dilation.is_finite() && config.dilation >= 1.0) {
+        return Err(BlurError::Config("dilation must be at least 1"));
+    }
+    if !positive(config.margin_px) || !positive(config.max_motion_px_per_frame) {
+        return Err(BlurError::Config("margin and motion reach must be finite and not negative"));
+    }
+    if config.frame_budget_ns <= 0 || config.max_lag_ns < 0 {
+        return Err(BlurError::Config("the frame budget must be positive and the lag limit not negative"));
+    }
+    if !(1..=30).contains(&config.max_detection_interval) {
+        return Err(BlurError::Config("the detection interval must be within 1..=30 frames"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "stage_tests.rs"]
+mod tests;

@@ -1,0 +1,305 @@
+//! The blur stage with a scripted detector on a fake clock: which frames
+//! are covered, which fail closed, and the cadence, with no real timing.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::blur::detector::DetectError;
+
+const W: u32 = 320;
+const H: u32 = 240;
+const BUDGET_NS: i64 = 33_000_000;
+
+#[derive(Default)]
+struct FakeClock(AtomicI64);
+
+impl BudgetClock for FakeClock {
+    fn now_ns(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Where the faces truly are on frame `i`.
+type Truth = Box<dyn Fn(u32) -> Vec<FaceBox> + Send>;
+
+/// Finds exactly the true faces (read from the frame number written into
+/// the frame) unless told to miss or fail on that frame; each run advances
+/// the fake clock by the current cost.
+struct ScriptedDetector {
+    truth: Truth,
+    missed: HashSet<u32>,
+    failing: HashSet<u32>,
+    cost_ns: Arc<Mutex<Vec<(u32, i64)>>>,
+    clock: Arc<FakeClock>,
+    runs: Arc<Mutex<Vec<u32>>>,
+}
+
+impl FaceDetector for ScriptedDetector {
+    fn detect(&mut self, frame: &I420Image) -> Result<Vec<FaceBox>, DetectError> {
+        let index = frame_number(frame);
+        self.runs.lock().unwrap().push(index);
+        // The cost that applies from the latest listed frame on.
+        let cost = self.cost_ns.lock().unwrap().iter().rev().find(|(from, _)| *from <= index).map_or(0, |c| c.1);
+        self.clock.0.fetch_add(cost, Ordering::SeqCst);
+        if self.failing.contains(&index) {
+            return Err(DetectError::Inference { reason: "scripted failure".into() });
+        }
+        Ok(if self.missed.contains(&index) { Vec::new() } else { (self.truth)(index) })
+    }
+
+    fn model_name(&self) -> &str {
+        "scripted"
+    }
+
+    fn model_sha256(&self) -> &str {
+        "00"
+    }
+}
+
+struct Rig {
+    stage: BlurStage<u32>,
+    runs: Arc<Mutex<Vec<u32>>>,
+    cost_ns: Arc<Mutex<Vec<(u32, i64)>>>,
+}
+
+fn rig(truth: Truth, cost_ns: i64, missed: &[u32], failing: &[u32], config: BlurConfig) -> Rig {
+    let clock = Arc::new(FakeClock::default());
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let cost = Arc::new(Mutex::new(vec![(0, cost_ns)]));
+    let detector = ScriptedDetector {
+        truth,
+        missed: missed.iter().copied().collect(),
+        failing: failing.iter().copied().collect(),
+        cost_ns: cost.clone(),
+        clock: clock.clone(),
+        runs: runs.clone(),
+    };
+    let stage = BlurStage::new(Box::new(detector), config, clock).unwrap();
+    Rig { stage, runs, cost_ns: cost }
+}
+
+fn config() -> BlurConfig {
+    BlurConfig { frame_budget_ns: BUDGET_NS, ..BlurConfig::default() }
+}
+
+/// Textured noise with the frame number in the first four luma bytes.
+fn input(index: u32) -> I420Image {
+    let mut image = I420Image::grey(W, H);
+    let mut state = 0x9e37_79b9u32;
+    for p in &mut image.data {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        *p = (state >> 24) as u8;
+    }
+    image.data[..4].copy_from_slice(&index.to_le_bytes());
+    image
+}
+
+fn frame_number(image: &I420Image) -> u32 {
+    u32::from_le_bytes([image.data[0], image.data[1], image.data[2], image.data[3]])
+}
+
+/// Pushes frames `0..count` and flushes; every frame comes back once, in order.
+fn run(stage: &mut BlurStage<u32>, count: u32) -> Vec<ReleasedFrame<u32>> {
+    let mut out = Vec::new();
+    for i in 0..count {
+        out.extend(stage.push(input(i), i64::from(i) * BUDGET_NS, i));
+        assert!(stage.buffered() <= stage.config.max_detection_interval as usize);
+    }
+    out.extend(stage.flush());
+    assert_eq!(out.iter().map(|f| f.tag).collect::<Vec<_>>(), (0..count).collect::<Vec<_>>());
+    out
+}
+
+fn face(x: f32, y: f32, size: f32) -> FaceBox {
+    FaceBox { x, y, width: size, height: size, score: 0.9 }
+}
+
+/// Every pixel of the face's inscribed ellipse lies in some region.
+fn covered(truth: &FaceBox, regions: &[Ellipse]) -> bool {
+    let inscribed = Ellipse {
+        cx: truth.x + truth.width / 2.0,
+        cy: truth.y + truth.height / 2.0,
+        rx: truth.width / 2.0,
+        ry: truth.height / 2.0,
+    };
+    let (x0, y0) = (truth.x.max(0.0) as u32, truth.y.max(0.0) as u32);
+    let (x1, y1) = (((truth.x + truth.width) as u32).min(W), ((truth.y + truth.height) as u32).min(H));
+    (y0..y1).all(|y| (x0..x1).all(|x| !inscribed.contains(x, y) || regions.iter().any(|r| r.contains(x, y))))
+}
+
+#[test]
+fn frames_without_faces_pass_through_unchanged() {
+    let mut rig = rig(Box::new(|_| Vec::new()), 70_000_000, &[], &[], config());
+    for released in run(&mut rig.stage, 20) {
+        assert_eq!(released.image.as_ref().unwrap().data, input(released.tag).data, "frame {}", released.tag);
+        assert!(released.blur.regions.is_empty() && released.blur.failed_closed.is_none());
+    }
+}
+
+#[test]
+fn a_static_face_gets_the_same_region_on_every_frame() {
+    let mut rig = rig(Box::new(|_| vec![face(100.0, 80.0, 50.0)]), 70_000_000, &[], &[], config());
+    let released = run(&mut rig.stage, 30);
+    let first = &released[0].blur.regions;
+    assert_eq!(first.len(), 1);
+    for frame in &released {
+        assert_eq!(&frame.blur.regions, first, "frame {} flickers", frame.tag);
+    }
+    // Identical pixels too, apart from the frame number.
+    let pixels = |f: &ReleasedFrame<u32>| f.image.as_ref().unwrap().data[4..].to_vec();
+    assert!(released.iter().all(|f| pixels(f) == pixels(&released[0])));
+}
+
+#[test]
+fn the_cadence_follows_the_detection_cost_and_the_budget() {
+    for (cost_ms, k) in [(10, 1), (40, 2), (70, 3), (1000, 4)] {
+        // A long lag limit: this test is about the cadence alone.
+        let config = BlurConfig { max_lag_ns: i64::MAX, ..config() };
+        let mut rig = rig(Box::new(|_| Vec::new()), cost_ms * 1_000_000, &[], &[], config);
+        run(&mut rig.stage, 12);
+        assert_eq!(rig.stage.detection_interval(), k, "detection at {cost_ms} ms");
+        let runs = rig.runs.lock().unwrap().clone();
+        let gaps: Vec<u32> = runs.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[1..gaps.len() - 1].iter().all(|&g| g == k), "{cost_ms} ms: detections on {runs:?}");
+    }
+}
+
+#[test]
+fn a_face_appearing_between_detections_is_blurred_back_to_the_previous_one() {
+    // 70 ms detections: every third frame. The face enters on frame 7 and
+    // moves 30 px per frame, below the 40 px reach.
+    let truth = |i: u32| if i >= 7 { vec![face(20.0 + 30.0 * (i - 7) as f32, 100.0, 40.0)] } else { Vec::new() };
+    let mut rig = rig(Box::new(truth), 70_000_000, &[], &[], config());
+    let released = run(&mut rig.stage, 14);
+    let runs = rig.runs.lock().unwrap().clone();
+    assert!(!runs.contains(&7), "the test needs a face first seen after its first frame: {runs:?}");
+    for frame in &released {
+        for face in truth(frame.tag) {
+            assert!(covered(&face, &frame.blur.regions), "frame {} leaks {face:?}: {:?}", frame.tag, frame.blur.regions);
+        }
+    }
+}
+
+#[test]
+fn a_moving_face_is_covered_on_every_frame_between_detections() {
+    let truth = |i: u32| vec![face(10.0 + 12.0 * i as f32, 60.0 + 3.0 * i as f32, 48.0)];
+    let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
+    for frame in run(&mut rig.stage, 20) {
+        assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {}: {:?}", frame.tag, frame.blur.regions);
+    }
+    assert_eq!(rig.stage.detection_interval(), 4);
+}
+
+#[test]
+fn a_face_the_detector_misses_for_a_few_frames_stays_blurred() {
+    let truth = |i: u32| vec![face(40.0 + 4.0 * i as f32, 50.0, 60.0)];
+    let missed: Vec<u32> = (10..16).collect();
+    let mut rig = rig(Box::new(truth), 10_000_000, &missed, &[], config());
+    for frame in run(&mut rig.stage, 24) {
+        assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {}: {:?}", frame.tag, frame.blur.regions);
+    }
+    assert!(missed.iter().all(|i| rig.runs.lock().unwrap().contains(i)), "the misses must be real detector runs");
+}
+
+#[test]
+fn a_detector_error_fails_the_frames_it_should_have_covered_closed_and_detection_resumes() {
+    let truth = |_| vec![face(100.0, 80.0, 50.0)];
+    // Every other frame is detected (40 ms); the run on frame 10 fails.
+    let mut rig = rig(Box::new(truth), 40_000_000, &[], &[10], config());
+    let released = run(&mut rig.stage, 20);
+    let failed: Vec<u32> = released.iter().filter(|f| f.blur.failed_closed.is_some()).map(|f| f.tag).collect();
+    assert_eq!(failed, vec![9, 10]);
+    for frame in &released {
+        let image = frame.image.as_ref().unwrap();
+        if failed.contains(&frame.tag) {
+            assert_eq!(frame.blur.failed_closed, Some(FailCause::DetectorFailed));
+            assert!(frame.blur.regions.is_empty());
+            // Obscured whole: even a corner far from the face changed.
+            assert_ne!(image.data[W as usize * 200 + 300], input(frame.tag).data[W as usize * 200 + 300]);
+        } else {
+            assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {}", frame.tag);
+        }
+    }
+    // Retried on the very next frame.
+    assert!(rig.runs.lock().unwrap().contains(&11));
+}
+
+#[test]
+fn falling_behind_the_budget_fails_frames_closed_until_caught_up() {
+    let truth = |_| vec![face(100.0, 80.0, 50.0)];
+    let mut rig = rig(Box::new(truth), 10_000_000, &[], &[], config());
+    // From frame 10 on, detection takes 2 s (a phone throttling hard), then
+    // recovers from frame 40.
+    rig.cost_ns.lock().unwrap().extend([(10, 2_000_000_000), (40, 10_000_000)]);
+    let released = run(&mut rig.stage, 120);
+    let over: Vec<u32> =
+        released.iter().filter(|f| f.blur.failed_closed == Some(FailCause::OverBudget)).map(|f| f.tag).collect();
+    // Frame 10 took 2 s: 1.97 s behind, paid back at 33 ms per failed frame.
+    assert_eq!(over.first(), Some(&11), "{over:?}");
+    assert!(over.len() >= 55 && over.len() <= 62, "{} frames failed closed: {over:?}", over.len());
+    assert!(over.windows(2).all(|w| w[1] == w[0] + 1), "one run of failed frames: {over:?}");
+    // The detector did not run while the stage was behind, and runs after.
+    let runs = rig.runs.lock().unwrap().clone();
+    assert!(runs.iter().all(|r| !over.contains(r)), "{runs:?}");
+    let last = *over.last().unwrap();
+    assert!(runs.iter().any(|&r| r > last));
+    for frame in released.iter().filter(|f| f.blur.failed_closed.is_none()) {
+        assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {}", frame.tag);
+    }
+}
+
+#[test]
+fn in_drop_mode_failed_frames_come_back_without_a_picture() {
+    let config = BlurConfig { fail_closed: FailClosedMode::Drop, ..config() };
+    let mut rig = rig(Box::new(|_| Vec::new()), 10_000_000, &[], &[3], config);
+    let released = run(&mut rig.stage, 6);
+    let dropped: Vec<u32> = released.iter().filter(|f| f.image.is_none()).map(|f| f.tag).collect();
+    assert_eq!(dropped, vec![3]);
+    assert_eq!(released[3].blur.failed_closed, Some(FailCause::DetectorFailed));
+}
+
+#[test]
+fn a_panicking_detector_fails_closed_instead_of_taking_the_session_down() {
+    struct Panics;
+    impl FaceDetector for Panics {
+        fn detect(&mut self, _: &I420Image) -> Result<Vec<FaceBox>, DetectError> {
+            panic!("inside the model")
+        }
+        fn model_name(&self) -> &str {
+            "panics"
+        }
+        fn model_sha256(&self) -> &str {
+            "00"
+        }
+    }
+    let mut stage = BlurStage::new(Box::new(Panics), config(), Arc::new(FakeClock::default())).unwrap();
+    let released = run(&mut stage, 3);
+    assert!(released.iter().all(|f| f.blur.failed_closed == Some(FailCause::DetectorFailed)));
+}
+
+#[test]
+fn rejects_configs_that_could_leak_or_stall() {
+    let detector = || -> Box<dyn FaceDetector> {
+        Box::new(ScriptedDetector {
+            truth: Box::new(|_| Vec::new()),
+            missed: HashSet::new(),
+            failing: HashSet::new(),
+            cost_ns: Arc::default(),
+            clock: Arc::default(),
+            runs: Arc::default(),
+        })
+    };
+    let clock: Arc<dyn BudgetClock> = Arc::new(FakeClock::default());
+    for bad in [
+        BlurConfig { dilation: 0.9, ..config() },
+        BlurConfig { margin_px: f32::NAN, ..config() },
+        BlurConfig { max_detection_interval: 0, ..config() },
+        BlurConfig { frame_budget_ns: 0, ..config() },
+    ] {
+        assert!(BlurStage::<u32>::new(detector(), bad, clock.clone()).is_err(), "{bad:?}");
+    }
+}
