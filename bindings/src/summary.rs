@@ -3,7 +3,7 @@
 
 use egocap_core::clock::ClockPair;
 use egocap_core::geometry::CameraGeometry;
-use egocap_core::segment::{IntervalStats, SegmentSummary};
+use egocap_core::segment::{BlurSummary, IntervalStats, SegmentSummary};
 use egocap_core::segmenter::{FrameGap, SegmentEnd};
 use egocap_core::session::{DropReason, DroppedFrame, LiveStats, PauseReason, PauseRecord, SessionSummary};
 
@@ -37,6 +37,8 @@ pub enum DropReason {
     QueueFull,
     TimestampNotIncreasing,
     Paused,
+    /// Face blurring could not vouch for the frame (fail-closed drop mode).
+    FailedClosed,
 }
 
 /// A frame that was pushed but is in no segment.
@@ -114,6 +116,24 @@ pub struct SegmentSummary {
     pub target_bitrate_bps: u32,
     pub video_bitrate_bps: u64,
     pub file_bytes: u64,
+    /// What face blurring did; `None` when the session did not blur faces.
+    pub blur: Option<BlurSummary>,
+}
+
+/// What face blurring did to one segment.
+#[uniffi::remote(Record)]
+pub struct BlurSummary {
+    pub model_name: String,
+    /// SHA-256 of the model bytes, lowercase hex.
+    pub model_sha256: String,
+    /// Faces seen for the first time in this segment.
+    pub faces_found: u64,
+    /// Frames with at least one face region obscured.
+    pub frames_blurred: u64,
+    /// Frames obscured whole or dropped because detection failed or fell behind.
+    pub frames_failed_closed: u64,
+    /// Of those, the frames dropped; they are not in the file.
+    pub frames_dropped_failed_closed: u64,
 }
 
 /// What a stopped session did.

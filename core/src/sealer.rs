@@ -23,7 +23,7 @@ use crate::provenance::consent::ActiveConsent;
 use crate::provenance::identity::TrustedRecipientSet;
 use crate::provenance::keystore::{KeyStore, PublicKey};
 use crate::provenance::record::{RecordBody, SignedRecord};
-use crate::provenance::segment_record::{FileDigest, SealedFile, SealingFacts, SegmentRecord, SessionEnd};
+use crate::provenance::segment_record::{BlurReport, FileDigest, SealedFile, SealingFacts, SegmentRecord, SessionEnd};
 use crate::provenance::values::{HashingWriter, Sha256Digest, UtcInstant};
 use crate::segment::FinishedSegment;
 use crate::session::SessionSummary;
@@ -109,6 +109,14 @@ impl SegmentSink for SealingSink {
         let summary = &segment.summary;
         let plaintext = FileDigest { sha256: Sha256Digest::of(&segment.mp4), bytes: segment.mp4.len() as u64 };
         let sealed_name = format!("{}{SEALED_SUFFIX}", summary.file);
+        // A blurred segment must say so: a report that cannot be written is
+        // an error, never a record that claims no blurring.
+        let blur = match &summary.blur {
+            None => None,
+            Some(blur) => Some(BlurReport::from_summary(blur).ok_or_else(|| {
+                SinkError::Seal(format!("face model digest {:?} is not SHA-256 hex", blur.model_sha256))
+            })?),
+        };
         let (path, sealed_sha256, sealed_bytes) = self.seal(&sealed_name, &segment.mp4)?;
         drop(segment.mp4);
         let facts = SealingFacts {
@@ -119,7 +127,7 @@ impl SegmentSink for SealingSink {
             consent_id: self.setup.consent.consent_id().to_owned(),
             recipient_set_version: self.setup.recipients.version(),
             recipient_set_sha256: self.setup.recipients.record().hash(),
-            blur: None,
+            blur,
             device_key: self.device_key,
         };
         let record = SegmentRecord::new(summary, facts);

@@ -62,6 +62,9 @@ pub struct SegmentSummary {
     /// H.264 payload bits over the segment's duration.
     pub video_bitrate_bps: u64,
     pub file_bytes: u64,
+    /// `None` when the session did not blur faces.
+    #[serde(default)]
+    pub blur: Option<BlurSummary>,
 }
 
 /// Frame-to-frame intervals: constant frame rate is reported, never faked.
@@ -89,6 +92,32 @@ pub struct SegmentContext {
     pub height: u32,
     pub encoder_name: String,
     pub target_bitrate_bps: u32,
+    /// The face model, when the session blurs faces.
+    pub blur_model: Option<BlurModel>,
+}
+
+/// Which face model blurred a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlurModel {
+    pub name: String,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// What face blurring did to one segment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlurSummary {
+    pub model_name: String,
+    /// SHA-256 of the model bytes, lowercase hex.
+    pub model_sha256: String,
+    /// Faces seen for the first time in this segment (new tracks).
+    pub faces_found: u64,
+    /// Frames with at least one face region obscured.
+    pub frames_blurred: u64,
+    /// Frames obscured whole or dropped because detection failed or fell behind.
+    pub frames_failed_closed: u64,
+    /// Of those, the frames dropped; they are not in the file.
+    pub frames_dropped_failed_closed: u64,
 }
 
 /// A segment ready for a sink: MP4 bytes plus its summary.
@@ -207,6 +236,7 @@ fn summarise(
         gaps,
         clock_unverified,
         start_clock,
+        blur,
     } = closed.stats.clone();
     let count_kind = |kind| closed.imu.iter().filter(|s| s.kind == kind).count() as u64;
     let duration_ns = (closed.end_ns - closed.start_ns).max(1);
@@ -244,6 +274,14 @@ fn summarise(
         video_bitrate_bps: u64::try_from(i128::from(video_bytes) * 8 * 1_000_000_000 / i128::from(duration_ns))
             .unwrap_or(u64::MAX),
         file_bytes,
+        blur: context.blur_model.as_ref().map(|model| BlurSummary {
+            model_name: model.name.clone(),
+            model_sha256: model.sha256.clone(),
+            faces_found: blur.faces_found,
+            frames_blurred: blur.frames_blurred,
+            frames_failed_closed: blur.frames_failed_closed,
+            frames_dropped_failed_closed: blur.frames_dropped,
+        }),
     }
 }
 

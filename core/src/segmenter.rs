@@ -52,6 +52,29 @@ pub struct SegmentStats {
     pub gaps: Vec<FrameGap>,
     pub clock_unverified: bool,
     pub start_clock: Option<crate::clock::ClockPair>,
+    pub blur: BlurCounts,
+}
+
+/// What face blurring did to a segment's frames.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlurCounts {
+    /// Faces seen for the first time (new tracks), not one per frame.
+    pub faces_found: u64,
+    /// Frames with at least one face region obscured.
+    pub frames_blurred: u64,
+    /// Frames obscured whole or dropped because detection failed or fell behind.
+    pub frames_failed_closed: u64,
+    /// Of those, the frames dropped (in drop mode); they are not in the segment.
+    pub frames_dropped: u64,
+}
+
+impl BlurCounts {
+    fn absorb(&mut self, other: BlurCounts) {
+        self.faces_found += other.faces_found;
+        self.frames_blurred += other.frames_blurred;
+        self.frames_failed_closed += other.frames_failed_closed;
+        self.frames_dropped += other.frames_dropped;
+    }
 }
 
 impl SegmentStats {
@@ -65,6 +88,7 @@ impl SegmentStats {
         self.imu_rejected_not_finite += other.imu_rejected_not_finite;
         self.gaps.extend(other.gaps);
         self.clock_unverified |= other.clock_unverified;
+        self.blur.absorb(other.blur);
     }
 }
 

@@ -103,6 +103,23 @@ pub struct BlurReport {
     pub faces_found: u64,
     pub frames_blurred: u64,
     pub frames_failed_closed: u64,
+    /// Of the failed-closed frames, those dropped (not in the file).
+    pub frames_dropped: u64,
+}
+
+impl BlurReport {
+    /// From a segment's blur summary; `None` when the model digest is not
+    /// SHA-256 hex (a detector that misreports its model).
+    pub fn from_summary(blur: &crate::segment::BlurSummary) -> Option<Self> {
+        Some(Self {
+            model_name: blur.model_name.clone(),
+            model_sha256: Sha256Digest(super::values::decode_lower_hex(&blur.model_sha256)?),
+            faces_found: blur.faces_found,
+            frames_blurred: blur.frames_blurred,
+            frames_failed_closed: blur.frames_failed_closed,
+            frames_dropped: blur.frames_dropped_failed_closed,
+        })
+    }
 }
 
 /// Fixed-point figures only: signed fields hold no floats.

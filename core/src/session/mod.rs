@@ -9,6 +9,7 @@
 //! segments and writes; a failure there (an error or a panic) ends the
 //! session with a typed error while every finished segment stays on disk.
 
+mod blurring;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -19,6 +20,8 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, TrySendError};
 use thiserror::Error;
 
+use crate::blur::monitor::FailClosedMonitor;
+use crate::blur::stage::BlurStage;
 use crate::clock::{Clock, ClockDomain, ClockPair, SystemClock};
 use crate::encoder::{EncoderError, EncoderSettings, OpenH264Encoder, VideoEncoder};
 use crate::frame::{FrameError, FrameFormat, FrameRef, I420Image};
@@ -28,6 +31,7 @@ use crate::segment::{SegmentBuildError, SegmentSummary};
 use crate::segmenter::SegmentError;
 use crate::sink::{SegmentSink, SinkError};
 
+pub use blurring::{FaceBlur, FailClosedListener};
 pub use worker::{DropReason, DroppedFrame, PauseRecord};
 
 /// Frames that may wait for the worker, at most (a few seconds of video).
@@ -164,7 +168,10 @@ pub enum EncoderChoice {
 }
 
 enum Command {
-    Frame { image: I420Image, timestamp_ns: i64, arrival_ns: i64 },
+    /// `blur` says what the blur thread did; `None` when the session does not blur.
+    Frame { image: I420Image, timestamp_ns: i64, arrival_ns: i64, blur: Option<blurring::BlurMark> },
+    /// A frame the blur stage failed closed in drop mode.
+    FailedClosedDrop { timestamp_ns: i64, mark: blurring::BlurMark },
     Imu { samples: Vec<ImuSample>, arrival_ns: i64 },
     Pause(PauseReason),
     Resume,
@@ -203,6 +210,21 @@ pub struct RecordingSession {
     commands: Sender<Command>,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<SessionSummary>>>,
+    blur_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// How [`RecordingSession::start_with`] starts a session beyond its config.
+pub struct StartOptions {
+    pub clock: Arc<dyn Clock>,
+    pub session_id: String,
+    /// Faces are blurred before encoding when set.
+    pub face_blur: Option<FaceBlur>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), session_id: new_session_id(), face_blur: None }
+    }
 }
 
 impl RecordingSession {
@@ -223,6 +245,17 @@ impl RecordingSession {
         clock: Arc<dyn Clock>,
         session_id: String,
     ) -> Result<Self, CaptureError> {
+        Self::start_with(config, encoder, sink, StartOptions { clock, session_id, face_blur: None })
+    }
+
+    /// Starts a session with every option, face blurring among them.
+    pub fn start_with(
+        config: SessionConfig,
+        encoder: EncoderChoice,
+        sink: Box<dyn SegmentSink>,
+        options: StartOptions,
+    ) -> Result<Self, CaptureError> {
+        let StartOptions { clock, session_id, face_blur } = options;
         validate(&config)?;
         let encoder: Box<dyn VideoEncoder> = match encoder {
             EncoderChoice::OpenH264 => Box::new(OpenH264Encoder::new(encoder_settings(&config))?),
@@ -246,6 +279,27 @@ impl RecordingSession {
         });
         // Room for the frames plus IMU batches and control messages.
         let (commands, receiver) = crossbeam_channel::bounded(config.queue_frames + 1024);
+        let (blur_thread, receiver, blur_model) = match face_blur {
+            None => (None, receiver, None),
+            Some(blur) => {
+                let stage = BlurStage::new(blur.detector, blur.config, blur.clock)
+                    .map_err(|e| CaptureError::Settings(e.to_string()))?;
+                // A few blurred frames may wait for the encoder; the push
+                // queue in front is the one that drops when all are full.
+                let (output, worker_input) = crossbeam_channel::bounded(4 + 1024);
+                let thread = blurring::BlurThread {
+                    stage,
+                    monitor: FailClosedMonitor::new(blur.alarm_share, config.nominal_fps),
+                    listener: blur.listener,
+                    input: receiver,
+                    output,
+                    shared: shared.clone(),
+                };
+                let model = thread.model();
+                (Some(thread), worker_input, Some(model))
+            }
+        };
+        let owns_push_queue = blur_thread.is_none();
         let worker = worker::spawn(worker::WorkerSetup {
             config: config.clone(),
             session_id: session_id.clone(),
@@ -254,11 +308,30 @@ impl RecordingSession {
             encoder,
             sink,
             receiver,
+            owns_push_queue,
+            blur_model,
             shared: shared.clone(),
         })
         .map_err(|e| CaptureError::PipelineFailed(format!("cannot start the worker thread: {e}")))?;
+        let blur_thread = match blur_thread.map(blurring::BlurThread::spawn).transpose() {
+            Ok(handle) => handle,
+            Err(e) => {
+                // The worker ends when its channel closes (the thread object is gone).
+                let _ = worker.join();
+                return Err(CaptureError::PipelineFailed(format!("cannot start the blur thread: {e}")));
+            }
+        };
         log::info!("recording session {session_id} started");
-        Ok(Self { config, session_id, clock, reference, commands, shared, worker: Mutex::new(Some(worker)) })
+        Ok(Self {
+            config,
+            session_id,
+            clock,
+            reference,
+            commands,
+            shared,
+            worker: Mutex::new(Some(worker)),
+            blur_thread: Mutex::new(blur_thread),
+        })
     }
 
     pub fn session_id(&self) -> &str {
@@ -297,7 +370,7 @@ impl RecordingSession {
         }
         let arrival_ns = self.clock.now_ns(self.reference).unwrap_or(frame.timestamp_ns);
         self.shared.frames_queued.fetch_add(1, Ordering::AcqRel);
-        let command = Command::Frame { image, timestamp_ns: frame.timestamp_ns, arrival_ns };
+        let command = Command::Frame { image, timestamp_ns: frame.timestamp_ns, arrival_ns, blur: None };
         let sent = if wait {
             self.commands.send(command).map_err(|_| CaptureError::Stopped)
         } else {
@@ -374,6 +447,10 @@ impl RecordingSession {
         let _ = self.commands.send(Command::Stop);
         let summary =
             handle.join().map_err(|_| CaptureError::PipelineFailed("the worker thread ended abnormally".into()))?;
+        // The blur thread forwarded Stop before the worker could end.
+        if let Some(blur) = self.blur_thread.lock().ok().and_then(|mut slot| slot.take()) {
+            let _ = blur.join();
+        }
         match &summary.failure {
             Some(reason) => Err(CaptureError::PipelineFailed(reason.clone())),
             None => Ok(summary),

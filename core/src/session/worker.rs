@@ -7,12 +7,13 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
 
+use super::blurring::BlurMark;
 use super::{CaptureError, Command, PauseReason, SessionConfig, SessionSummary, Shared};
 use crate::clock::{Clock, ClockDomain, ClockPair, StreamAligner};
 use crate::encoder::{EncodedFrame, VideoEncoder};
 use crate::frame::I420Image;
 use crate::imu::{ImuAdmission, ImuMerger, ImuSample, Rotation3};
-use crate::segment::{build_segment, SegmentContext, SegmentSummary};
+use crate::segment::{build_segment, BlurModel, SegmentContext, SegmentSummary};
 use crate::segmenter::{ClosedSegment, FrameGap, SegmentEnd, SegmentStats, Segmenter};
 use crate::sink::SegmentSink;
 
@@ -30,6 +31,8 @@ pub enum DropReason {
     QueueFull,
     TimestampNotIncreasing,
     Paused,
+    /// Face blurring could not vouch for it (drop mode).
+    FailedClosed,
 }
 
 /// A pause: the segment before it ended at `paused_at_ns`.
@@ -53,6 +56,9 @@ pub(super) struct WorkerSetup {
     pub encoder: Box<dyn VideoEncoder>,
     pub sink: Box<dyn SegmentSink>,
     pub receiver: Receiver<Command>,
+    /// The worker takes frames off the push queue (no blur thread in front).
+    pub owns_push_queue: bool,
+    pub blur_model: Option<BlurModel>,
     pub shared: Arc<Shared>,
 }
 
@@ -99,6 +105,7 @@ struct Worker {
     encoder: Box<dyn VideoEncoder>,
     sink: Box<dyn SegmentSink>,
     receiver: Receiver<Command>,
+    owns_push_queue: bool,
     shared: Arc<Shared>,
     context: SegmentContext,
     frame_aligner: StreamAligner,
@@ -137,6 +144,7 @@ impl Worker {
             height: config.frame_format.height,
             encoder_name: setup.encoder.name(),
             target_bitrate_bps: config.bitrate_bps,
+            blur_model: setup.blur_model,
         };
         let started = now_pair(clock.as_ref(), setup.reference);
         Self {
@@ -151,6 +159,7 @@ impl Worker {
             encoder: setup.encoder,
             sink: setup.sink,
             receiver: setup.receiver,
+            owns_push_queue: setup.owns_push_queue,
             shared: setup.shared,
             context,
             frame_aligner,
@@ -175,9 +184,21 @@ impl Worker {
         // Every sender gone without Stop (the session was leaked) ends the loop too.
         while let Ok(command) = self.receiver.recv() {
             match command {
-                Command::Frame { image, timestamp_ns, arrival_ns } => {
-                    self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
+                Command::Frame { image, timestamp_ns, arrival_ns, blur } => {
+                    if self.owns_push_queue {
+                        self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
+                    }
                     self.on_frame(&image, timestamp_ns, arrival_ns)?;
+                    // After encoding, so a frame that opened a segment counts there.
+                    if let Some(mark) = blur {
+                        self.count_blur(mark);
+                    }
+                }
+                Command::FailedClosedDrop { timestamp_ns, mark } => {
+                    self.collect_queue_drops();
+                    self.count_blur(mark);
+                    self.stats().blur.frames_dropped += 1;
+                    self.drop_frame(timestamp_ns, DropReason::FailedClosed);
                 }
                 Command::Imu { samples, arrival_ns } => self.on_imu(&samples, arrival_ns)?,
                 Command::Pause(reason) => self.on_pause(reason)?,
@@ -249,6 +270,15 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Counted toward the segment the frame is about to join (or the next
+    /// one, when none is open yet).
+    fn count_blur(&mut self, mark: BlurMark) {
+        let counts = &mut self.stats().blur;
+        counts.faces_found += u64::from(mark.new_faces);
+        counts.frames_blurred += u64::from(mark.obscured);
+        counts.frames_failed_closed += u64::from(mark.failed_closed);
     }
 
     fn on_imu(&mut self, samples: &[ImuSample], arrival_ns: i64) -> Result<(), CaptureError> {

@@ -1,0 +1,150 @@
+//! The blur thread, between the push queue and the worker: frames leave it
+//! only through the blur stage, so no picture reaches the encoder without
+//! its faces obscured (or obscured whole). Running it on its own thread lets
+//! detection and encoding use a core each.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{Command, Shared};
+use crate::blur::detector::FaceDetector;
+use crate::blur::monitor::{FailClosedAlarm, FailClosedMonitor};
+use crate::blur::stage::{BlurConfig, BlurStage, BudgetClock, ReleasedFrame, SystemBudgetClock};
+use crate::segment::BlurModel;
+
+/// Face blurring for a session: the detector and how the stage uses it.
+pub struct FaceBlur {
+    pub detector: Box<dyn FaceDetector>,
+    pub config: BlurConfig,
+    /// The budget's clock; tests pass a fake one.
+    pub clock: Arc<dyn BudgetClock>,
+    /// Share of failed-closed frames over a minute above which `listener` is told.
+    pub alarm_share: f32,
+    pub listener: Option<Arc<dyn FailClosedListener>>,
+}
+
+impl FaceBlur {
+    /// Default settings on the real clock; alarms above 5 % per minute.
+    pub fn new(detector: Box<dyn FaceDetector>) -> Self {
+        Self {
+            detector,
+            config: BlurConfig::default(),
+            clock: Arc::new(SystemBudgetClock::default()),
+            alarm_share: 0.05,
+            listener: None,
+        }
+    }
+}
+
+/// Hears when too many frames fail closed (see [`FailClosedMonitor`]).
+/// Called on the blur thread: return quickly.
+pub trait FailClosedListener: Send + Sync {
+    fn failed_closed_share_exceeded(&self, alarm: FailClosedAlarm);
+}
+
+/// What the stage did to a frame, as the worker counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BlurMark {
+    pub new_faces: u32,
+    pub obscured: bool,
+    pub failed_closed: bool,
+}
+
+pub(super) struct BlurThread {
+    pub stage: BlurStage<i64>,
+    pub monitor: FailClosedMonitor,
+    pub listener: Option<Arc<dyn FailClosedListener>>,
+    pub input: Receiver<Command>,
+    pub output: Sender<Command>,
+    pub shared: Arc<Shared>,
+}
+
+impl BlurThread {
+    pub fn model(&self) -> BlurModel {
+        BlurModel { name: self.stage.model_name().to_owned(), sha256: self.stage.model_sha256().to_owned() }
+    }
+
+    pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new().name("egocap-blur".into()).spawn(move || self.run())
+    }
+
+    fn run(mut self) {
+        let output = self.output.clone();
+        let shared = self.shared.clone();
+        if catch_unwind(AssertUnwindSafe(|| self.forward_until_stop())).is_err() {
+            // Frames still in the stage are lost, never passed on unblurred.
+            log::error!("face blurring failed: the blur thread panicked");
+            if let Ok(mut slot) = shared.failure.lock() {
+                slot.get_or_insert_with(|| "face blurring failed: internal error".into());
+            }
+            let _ = output.send(Command::Stop);
+        }
+    }
+
+    fn forward_until_stop(&mut self) {
+        // Every push-side sender gone without Stop ends the loop too; the
+        // worker then sees its channel close.
+        while let Ok(command) = self.input.recv() {
+            let forwarded = match command {
+                Command::Frame { image, timestamp_ns, arrival_ns, .. } => {
+                    self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
+                    let released = self.stage.push(image, timestamp_ns, arrival_ns);
+                    self.forward(released)
+                }
+                // Frames before a pause or stop belong before it.
+                command @ (Command::Pause(_) | Command::Stop) => {
+                    let stopping = matches!(command, Command::Stop);
+                    let released = self.stage.flush();
+                    let sent = self.forward(released) && self.output.send(command).is_ok();
+                    if stopping {
+                        return;
+                    }
+                    sent
+                }
+                other => self.output.send(other).is_ok(),
+            };
+            if !forwarded {
+                log::warn!("the recording worker ended; face blurring stops");
+                return;
+            }
+        }
+        let released = self.stage.flush();
+        self.forward(released);
+    }
+
+    /// Sends released frames on; false once the worker is gone.
+    fn forward(&mut self, released: Vec<ReleasedFrame<i64>>) -> bool {
+        for frame in released {
+            let failed_closed = frame.blur.failed_closed.is_some();
+            if let Some(alarm) = self.monitor.observe(frame.timestamp_ns, failed_closed) {
+                log::warn!(
+                    "{} of the last {} frames failed closed (face detection failing or too slow)",
+                    alarm.failed_closed_frames,
+                    alarm.window_frames
+                );
+                if let Some(listener) = &self.listener {
+                    listener.failed_closed_share_exceeded(alarm);
+                }
+            }
+            let mark = BlurMark {
+                new_faces: frame.blur.new_faces,
+                obscured: !frame.blur.regions.is_empty(),
+                failed_closed,
+            };
+            let command = match frame.image {
+                Some(image) => {
+                    Command::Frame { image, timestamp_ns: frame.timestamp_ns, arrival_ns: frame.tag, blur: Some(mark) }
+                }
+                None => Command::FailedClosedDrop { timestamp_ns: frame.timestamp_ns, mark },
+            };
+            if self.output.send(command).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
