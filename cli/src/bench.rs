@@ -26,7 +26,10 @@ use egocap_core::source::{FrameSource, SourceItem};
 use crate::record::push_item;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    what: Option<BenchWhat>,
     /// Frames per throughput run.
     #[arg(long, default_value_t = 600)]
     frames: u64,
@@ -48,7 +51,16 @@ pub struct BenchArgs {
     memory_only: bool,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum BenchWhat {
+    /// Face blurring on a test clip (see scripts/bench-blur.sh).
+    Blur(crate::bench_blur::BlurBenchArgs),
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(BenchWhat::Blur(blur)) = &args.what {
+        return crate::bench_blur::run(blur);
+    }
     if args.memory_only {
         return memory(args);
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use crate::blur::BlurArgs;
 use crate::keys::{self, GiveArgs, KeygenArgs, RECIPIENT_IDENTITY};
 use crate::record::{self, RecordArgs};
 use crate::verify;
@@ -47,6 +48,7 @@ pub fn run(out: &Path) -> Result<()> {
         keys: Some(keys_dir.clone()),
         consent: Some(consent),
         plaintext: false,
+        blur: BlurArgs::default(),
     };
     let recorded = record::run(&args)?;
     record::report(&recorded);

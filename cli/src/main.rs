@@ -1,7 +1,9 @@
 //! `egocap`: record, inspect and benchmark egocap segments on a desktop.
 
 mod bench;
+mod bench_blur;
 mod bench_sealing;
+mod blur;
 mod demo;
 mod keys;
 mod record;

@@ -11,9 +11,10 @@ use egocap_core::clock::SystemClock;
 use egocap_core::frame::FrameFormat;
 use egocap_core::imu::Rotation3;
 use egocap_core::sealer::{SealingSetup, SealingSink};
-use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary};
+use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary, StartOptions};
 use egocap_core::sink::{PlaintextDirSink, SegmentSink, WriteStepHook};
 
+use crate::blur::{face_blur, BlurArgs};
 use crate::keys::load_sealing_keys;
 use egocap_core::source::synthetic::{SyntheticConfig, SyntheticSource};
 use egocap_core::source::y4m::Y4mSource;
@@ -62,6 +63,8 @@ pub struct RecordArgs {
     /// Write unencrypted MP4 instead of sealing (desktop only; warns).
     #[arg(long, conflicts_with_all = ["keys", "consent"])]
     pub plaintext: bool,
+    #[command(flatten)]
+    pub blur: BlurArgs,
 }
 
 pub fn parse_rotation(text: &str) -> Result<Rotation3, String> {
@@ -143,9 +146,11 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
     let mut source = open_source(args)?;
     let config = session_config(source.as_ref(), args);
     let session_id = egocap_core::session::new_session_id();
+    // The model is checked before anything is written.
+    let face_blur = face_blur(&args.blur, config.frame_format)?;
     let (sink, dir) = open_sink(args, &session_id, config.frame_clock)?;
-    let session =
-        RecordingSession::start_with_clock(config, EncoderChoice::OpenH264, sink, Arc::new(SystemClock), session_id)?;
+    let options = StartOptions { clock: Arc::new(SystemClock), session_id, face_blur };
+    let session = RecordingSession::start_with(config, EncoderChoice::OpenH264, sink, options)?;
     let started = Instant::now();
     let outcome = feed(&session, source.as_mut(), args, started);
     if !args.quiet {
@@ -263,6 +268,13 @@ pub fn report(recorded: &Recorded) {
             segment.imu_sample_count,
             segment.video_bitrate_bps / 1000
         );
+        match &segment.blur {
+            Some(b) => println!(
+                "      faces: {} found, {} frames blurred, {} failed closed ({} dropped)",
+                b.faces_found, b.frames_blurred, b.frames_failed_closed, b.frames_dropped_failed_closed
+            ),
+            None => println!("      faces: NOT blurred"),
+        }
     }
     if let Some(first) = s.segments.first() {
         let plain = recorded.dir.join(&first.file);

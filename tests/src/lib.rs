@@ -63,13 +63,31 @@ pub fn egocap_bin() -> Result<PathBuf> {
     }
 }
 
+/// The face model `scripts/fetch-face-model.sh` puts in the workspace
+/// (`$EGOCAP_MODEL_DIR` when set, as in the script).
+pub fn face_model_path() -> PathBuf {
+    let dir = std::env::var_os("EGOCAP_MODEL_DIR")
+        .map_or_else(|| workspace_root().join("target").join("models"), PathBuf::from);
+    dir.join("retinaface-tiny.onnx")
+}
+
+/// `egocap` ready to run from any directory: it finds the face model through
+/// `$EGOCAP_FACE_MODEL` (unless the caller's environment sets it already).
+pub fn egocap_command() -> Result<Command> {
+    let mut command = Command::new(egocap_bin()?);
+    if std::env::var_os("EGOCAP_FACE_MODEL").is_none() {
+        command.env("EGOCAP_FACE_MODEL", face_model_path());
+    }
+    Ok(command)
+}
+
 /// Runs `egocap ARGS…` to completion; an error carries its stderr.
 pub fn run_egocap<I, S>(args: I) -> Result<std::process::Output>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut command = Command::new(egocap_bin()?);
+    let mut command = egocap_command()?;
     command.args(args);
     tools::run_checked(&mut command)
 }

@@ -33,13 +33,20 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Runs `egocap record EXTRA… --plaintext --out <tempdir> --quiet` and loads the result.
+    /// Runs `egocap record EXTRA… --plaintext --no-blur --out <tempdir> --quiet` and loads the
+    /// result (these recordings test video, IMU and files; blurring has its own tests).
     pub fn record(extra: &[&str]) -> Result<Self> {
         let out =
             tempfile::tempdir().map_err(|e| HarnessError::Io { path: "temp dir".into(), reason: e.to_string() })?;
         let mut args: Vec<std::ffi::OsString> = vec!["record".into()];
         args.extend(extra.iter().map(Into::into));
-        args.extend(["--plaintext".into(), "--out".into(), out.path().as_os_str().to_owned(), "--quiet".into()]);
+        args.extend([
+            "--plaintext".into(),
+            "--no-blur".into(),
+            "--out".into(),
+            out.path().as_os_str().to_owned(),
+            "--quiet".into(),
+        ]);
         run_egocap(&args)?;
         let mut recording = Self::load(out.path())?;
         recording._out = Some(out);
@@ -56,7 +63,13 @@ impl Recording {
         std::fs::create_dir_all(out).map_err(io)?;
         let mut args: Vec<std::ffi::OsString> = vec!["record".into()];
         args.extend(extra.iter().map(Into::into));
-        args.extend(["--plaintext".into(), "--out".into(), out.as_os_str().to_owned(), "--quiet".into()]);
+        args.extend([
+            "--plaintext".into(),
+            "--no-blur".into(),
+            "--out".into(),
+            out.as_os_str().to_owned(),
+            "--quiet".into(),
+        ]);
         run_egocap(&args)?;
         Self::load(out)
     }

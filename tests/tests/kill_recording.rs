@@ -20,7 +20,7 @@ const KILLS_AT_RANDOM: usize = 10;
 fn record_command(bin: &Path, out: &Path, duration: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["record", "--source", "synthetic:3", "--duration", duration, "--segment-seconds", "1"])
-        .args(["--width", "320", "--height", "240", "--plaintext", "--quiet", "--out"])
+        .args(["--width", "320", "--height", "240", "--plaintext", "--no-blur", "--quiet", "--out"])
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -8,10 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use egocap_e2e::{egocap_bin, run_egocap};
+use egocap_e2e::{egocap_command, run_egocap};
 
 fn egocap(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(egocap_bin().unwrap()).args(args).stdin(Stdio::null()).output().unwrap()
+    egocap_command().unwrap().args(args).stdin(Stdio::null()).output().unwrap()
 }
 
 /// `keygen` + a consent; returns (keys dir, consent file).
@@ -169,7 +169,8 @@ fn kills_while_sealing_leave_only_whole_verifiable_segments() {
     // records: segment k's sealed file is file 2k, its record file 2k + 1.
     let kills = [("after_write", 0), ("after_fsync", 1), ("after_rename", 2), ("after_write", 3), ("after_rename", 1)];
     for (step, file) in kills {
-        let status = Command::new(egocap_bin().unwrap())
+        let status = egocap_command()
+            .unwrap()
             .args(record_args(&keys, &consent, &out))
             .env("EGOCAP_TEST_KILL_AT", format!("{step}:{file}"))
             .stdout(Stdio::null())

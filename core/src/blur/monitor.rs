@@ -76,9 +76,8 @@ mod tests {
         assert!((0..3600).all(|i| monitor.observe(i * FRAME_NS, i % 50 == 0).is_none()));
         // Then every frame fails for two minutes: an alarm as the share
         // crosses 5 %, and one more a minute later.
-        let alarms: Vec<(i64, FailClosedAlarm)> = (3600..7200)
-            .filter_map(|i| monitor.observe(i * FRAME_NS, true).map(|alarm| (i, alarm)))
-            .collect();
+        let alarms: Vec<(i64, FailClosedAlarm)> =
+            (3600..7200).filter_map(|i| monitor.observe(i * FRAME_NS, true).map(|alarm| (i, alarm))).collect();
         assert_eq!(alarms.len(), 2, "{alarms:?}");
         assert!(alarms[0].1.share > 0.05 && alarms[0].1.share < 0.06, "{alarms:?}");
         // 1800 intervals of 33 333 333 ns fall just short of a minute: the

@@ -259,8 +259,9 @@ impl<T> BlurStage<T> {
         let before = self.clock.now_ns();
         let detector = &mut self.detector;
         let Some(newest) = self.buffer.back() else { return (Vec::new(), 0) };
-        let result = catch_unwind(AssertUnwindSafe(|| detector.detect(&newest.image)))
-            .unwrap_or_else(|_| Err(super::detector::DetectError::Inference { reason: "the detector panicked".into() }));
+        let result = catch_unwind(AssertUnwindSafe(|| detector.detect(&newest.image))).unwrap_or_else(|_| {
+            Err(super::detector::DetectError::Inference { reason: "the detector panicked".into() })
+        });
         let detect_ns = self.clock.now_ns().saturating_sub(before).max(0);
         let detections = match result {
             Ok(detections) => detections,

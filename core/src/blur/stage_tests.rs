@@ -179,7 +179,12 @@ fn a_face_appearing_between_detections_is_blurred_back_to_the_previous_one() {
     assert!(!runs.contains(&7), "the test needs a face first seen after its first frame: {runs:?}");
     for frame in &released {
         for face in truth(frame.tag) {
-            assert!(covered(&face, &frame.blur.regions), "frame {} leaks {face:?}: {:?}", frame.tag, frame.blur.regions);
+            assert!(
+                covered(&face, &frame.blur.regions),
+                "frame {} leaks {face:?}: {:?}",
+                frame.tag,
+                frame.blur.regions
+            );
         }
     }
 }

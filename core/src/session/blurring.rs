@@ -130,11 +130,8 @@ impl BlurThread {
                     listener.failed_closed_share_exceeded(alarm);
                 }
             }
-            let mark = BlurMark {
-                new_faces: frame.blur.new_faces,
-                obscured: !frame.blur.regions.is_empty(),
-                failed_closed,
-            };
+            let mark =
+                BlurMark { new_faces: frame.blur.new_faces, obscured: !frame.blur.regions.is_empty(), failed_closed };
             let command = match frame.image {
                 Some(image) => {
                     Command::Frame { image, timestamp_ns: frame.timestamp_ns, arrival_ns: frame.tag, blur: Some(mark) }

@@ -169,10 +169,21 @@ pub enum EncoderChoice {
 
 enum Command {
     /// `blur` says what the blur thread did; `None` when the session does not blur.
-    Frame { image: I420Image, timestamp_ns: i64, arrival_ns: i64, blur: Option<blurring::BlurMark> },
+    Frame {
+        image: I420Image,
+        timestamp_ns: i64,
+        arrival_ns: i64,
+        blur: Option<blurring::BlurMark>,
+    },
     /// A frame the blur stage failed closed in drop mode.
-    FailedClosedDrop { timestamp_ns: i64, mark: blurring::BlurMark },
-    Imu { samples: Vec<ImuSample>, arrival_ns: i64 },
+    FailedClosedDrop {
+        timestamp_ns: i64,
+        mark: blurring::BlurMark,
+    },
+    Imu {
+        samples: Vec<ImuSample>,
+        arrival_ns: i64,
+    },
     Pause(PauseReason),
     Resume,
     Stop,
