@@ -53,8 +53,11 @@ pub fn load_detector(args: &BlurArgs, format: FrameFormat) -> Result<RetinaFaceD
     RetinaFaceDetector::from_path(&path, config).with_context(|| format!("face model {}", path.display()))
 }
 
-/// Face blurring for a session, or `None` when turned off.
-pub fn face_blur(args: &BlurArgs, format: FrameFormat) -> Result<Option<FaceBlur>> {
+/// Face blurring for a session, or `None` when turned off. `live`: the
+/// source cannot wait (a camera); a file or generator waits for the
+/// pipeline instead, so falling behind the frame budget there is no reason
+/// to fail frames closed (a detector error still is).
+pub fn face_blur(args: &BlurArgs, format: FrameFormat, live: bool) -> Result<Option<FaceBlur>> {
     if args.no_blur {
         eprintln!("egocap: WARNING: --no-blur records faces unblurred");
         return Ok(None);
@@ -64,5 +67,8 @@ pub fn face_blur(args: &BlurArgs, format: FrameFormat) -> Result<Option<FaceBlur
         FailClosedArg::BlurWhole => FailClosedMode::BlurWhole,
         FailClosedArg::Drop => FailClosedMode::Drop,
     };
+    if !live {
+        blur.config.max_lag_ns = i64::MAX;
+    }
     Ok(Some(blur))
 }

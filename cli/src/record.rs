@@ -147,7 +147,8 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
     let config = session_config(source.as_ref(), args);
     let session_id = egocap_core::session::new_session_id();
     // The model is checked before anything is written.
-    let face_blur = face_blur(&args.blur, config.frame_format)?;
+    let live = source.pacing() == Pacing::Live;
+    let face_blur = face_blur(&args.blur, config.frame_format, live)?;
     let (sink, dir) = open_sink(args, &session_id, config.frame_clock)?;
     let options = StartOptions { clock: Arc::new(SystemClock), session_id, face_blur };
     let session = RecordingSession::start_with(config, EncoderChoice::OpenH264, sink, options)?;

@@ -91,3 +91,28 @@ where
     command.args(args);
     tools::run_checked(&mut command)
 }
+
+/// `egocap keygen` into ROOT/keys and `egocap consent give` for a test
+/// worker; returns (keys dir, consent file).
+pub fn keys_and_consent(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let keys = root.join("keys");
+    run_egocap([&"keygen".as_ref(), &"--out".as_ref(), &keys.as_os_str()])?;
+    let notice = root.join("notice.txt");
+    std::fs::write(&notice, "You film your chores; faces are blurred; the owner decrypts.")
+        .map_err(|e| HarnessError::Io { path: notice.display().to_string(), reason: e.to_string() })?;
+    let out = run_egocap([
+        "consent".as_ref(),
+        "give".as_ref(),
+        "--keys".as_ref(),
+        keys.as_os_str(),
+        "--worker".as_ref(),
+        "worker-0007".as_ref(),
+        "--notice".as_ref(),
+        notice.as_os_str(),
+    ])?;
+    let consent = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !consent.is_file() {
+        return Err(HarnessError::Layout(format!("consent give printed {}, not a file", consent.display())));
+    }
+    Ok((keys, consent))
+}

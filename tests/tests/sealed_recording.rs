@@ -8,32 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use egocap_e2e::{egocap_command, run_egocap};
+use egocap_e2e::{egocap_command, keys_and_consent, run_egocap};
 
 fn egocap(args: &[&std::ffi::OsStr]) -> Output {
     egocap_command().unwrap().args(args).stdin(Stdio::null()).output().unwrap()
-}
-
-/// `keygen` + a consent; returns (keys dir, consent file).
-fn keys_and_consent(root: &Path) -> (PathBuf, PathBuf) {
-    let keys = root.join("keys");
-    run_egocap([&"keygen".as_ref(), &"--out".as_ref(), &keys.as_os_str()]).unwrap();
-    let notice = root.join("notice.txt");
-    fs::write(&notice, "You film your chores; faces are blurred; the owner decrypts.").unwrap();
-    let out = run_egocap([
-        "consent".as_ref(),
-        "give".as_ref(),
-        "--keys".as_ref(),
-        keys.as_os_str(),
-        "--worker".as_ref(),
-        "worker-0007".as_ref(),
-        "--notice".as_ref(),
-        notice.as_os_str(),
-    ])
-    .unwrap();
-    let consent = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    assert!(consent.is_file(), "{}", consent.display());
-    (keys, consent)
 }
 
 fn record_args<'a>(keys: &'a Path, consent: &'a Path, out: &'a Path) -> Vec<&'a std::ffi::OsStr> {
@@ -102,7 +80,7 @@ fn frames_through_age(identity: &Path, sealed: &Path) -> u64 {
 #[test]
 fn a_sealed_recording_decrypts_with_age_and_verifies_and_tampering_fails_verify() {
     let root = tempfile::tempdir().unwrap();
-    let (keys, consent) = keys_and_consent(root.path());
+    let (keys, consent) = keys_and_consent(root.path()).unwrap();
     let out = root.path().join("out");
     let recorded = egocap(&record_args(&keys, &consent, &out));
     assert!(recorded.status.success(), "{}", String::from_utf8_lossy(&recorded.stderr));
@@ -137,7 +115,7 @@ fn a_sealed_recording_decrypts_with_age_and_verifies_and_tampering_fails_verify(
 #[test]
 fn recording_refuses_to_start_without_keys_or_after_the_consent_is_withdrawn() {
     let root = tempfile::tempdir().unwrap();
-    let (keys, consent) = keys_and_consent(root.path());
+    let (keys, consent) = keys_and_consent(root.path()).unwrap();
     let out = root.path().join("out");
 
     let bare = egocap(&["record".as_ref(), "--out".as_ref(), out.as_os_str(), "--quiet".as_ref()]);
@@ -163,7 +141,7 @@ fn recording_refuses_to_start_without_keys_or_after_the_consent_is_withdrawn() {
 #[test]
 fn kills_while_sealing_leave_only_whole_verifiable_segments() {
     let root = tempfile::tempdir().unwrap();
-    let (keys, consent) = keys_and_consent(root.path());
+    let (keys, consent) = keys_and_consent(root.path()).unwrap();
     let out = root.path().join("out");
     // The hook counts the files written after the session's identity
     // records: segment k's sealed file is file 2k, its record file 2k + 1.
