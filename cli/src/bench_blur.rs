@@ -55,6 +55,15 @@ pub struct BlurBenchArgs {
     frames: usize,
     #[arg(long)]
     face_model: Option<PathBuf>,
+    /// The detector's input size, e.g. `640x360` (the default) or `1280x720`.
+    #[arg(long, value_parser = parse_size)]
+    detector_size: Option<(u32, u32)>,
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once('x').ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))?;
+    let number = |v: &str| v.parse::<u32>().map_err(|_| format!("{v:?} is not a number"));
+    Ok((number(w)?, number(h)?))
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -66,7 +75,7 @@ enum MatrixArg {
 pub fn run(args: &BlurBenchArgs) -> Result<()> {
     let (items, format, fps) = load_clip(args)?;
     let blur_args = BlurArgs { face_model: args.face_model.clone(), ..BlurArgs::default() };
-    let detector = load_detector(&blur_args, format)?;
+    let detector = load_detector(&blur_args, format, args.detector_size)?;
     if args.pipeline {
         return pipeline(args, &items, format, fps, Box::new(detector));
     }

@@ -41,7 +41,8 @@ pub fn default_model_path() -> PathBuf {
 }
 
 /// The detector for frames of `format`, or an error that says how to get the model.
-pub fn load_detector(args: &BlurArgs, format: FrameFormat) -> Result<RetinaFaceDetector> {
+/// `size` overrides the detector's input size (network pixels).
+pub fn load_detector(args: &BlurArgs, format: FrameFormat, size: Option<(u32, u32)>) -> Result<RetinaFaceDetector> {
     let path = args.face_model.clone().unwrap_or_else(default_model_path);
     if !path.exists() {
         bail!(
@@ -49,7 +50,10 @@ pub fn load_detector(args: &BlurArgs, format: FrameFormat) -> Result<RetinaFaceD
             path.display()
         );
     }
-    let config = DetectorConfig { range: format.range, matrix: format.matrix, ..DetectorConfig::default() };
+    let mut config = DetectorConfig { range: format.range, matrix: format.matrix, ..DetectorConfig::default() };
+    if let Some((width, height)) = size {
+        (config.input_width, config.input_height) = (width, height);
+    }
     RetinaFaceDetector::from_path(&path, config).with_context(|| format!("face model {}", path.display()))
 }
 
@@ -62,7 +66,7 @@ pub fn face_blur(args: &BlurArgs, format: FrameFormat, live: bool) -> Result<Opt
         eprintln!("egocap: WARNING: --no-blur records faces unblurred");
         return Ok(None);
     }
-    let mut blur = FaceBlur::new(Box::new(load_detector(args, format)?));
+    let mut blur = FaceBlur::new(Box::new(load_detector(args, format, None)?));
     blur.config.fail_closed = match args.fail_closed {
         FailClosedArg::BlurWhole => FailClosedMode::BlurWhole,
         FailClosedArg::Drop => FailClosedMode::Drop,
