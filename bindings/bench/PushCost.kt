@@ -35,7 +35,9 @@ fun main() {
 
 /** The Kotlin half: the same protocol as measure_rust_push_cost. */
 fun measureKotlinPushCost(outputDir: String): PushCost {
-    val session = RecordingSession.start(defaultSessionConfig(), outputDir, null, null)
+    // Unencrypted and unblurred, as the Rust half: the push cost is what is
+    // measured, and sealing and blurring happen after the queue.
+    val session = RecordingSession.startUnencrypted(defaultSessionConfig(), outputDir, null, null, null)
     val camera = Nv21CameraFrame(1280, 720)
     camera.paint(0)
     val samples = LongArray(FRAMES)

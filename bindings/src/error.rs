@@ -6,6 +6,7 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use egocap_core::age::AgeError;
+use egocap_core::blur::detector::DetectError;
 use egocap_core::provenance::keystore::{KeyStoreError, PublicKeyError};
 use egocap_core::provenance::RecordError;
 use egocap_core::session::CaptureError;
@@ -67,6 +68,12 @@ pub enum EgocapError {
     /// `verifyDataset` found no segment records under the directory.
     #[error("nothing to verify: {reason}")]
     NothingToVerify { reason: String },
+    /// The face model cannot be read or is not a usable face detector
+    /// (missing file, corrupt or truncated bytes, another network). Nothing
+    /// was recorded: a session never starts without working face blurring.
+    /// The reason (the core's message) already starts with what failed.
+    #[error("{reason}")]
+    FaceModelInvalid { reason: String },
     /// A bug in the library: the call panicked on the caller's thread. The
     /// app keeps running; a session the call touched may be unusable.
     #[error("internal error: {reason}")]
@@ -216,6 +223,17 @@ impl From<VerifyError> for EgocapError {
             e @ VerifyError::Read { .. } => Self::Storage { reason: e.to_string() },
             e @ VerifyError::NothingToVerify(_) => Self::NothingToVerify { reason: e.to_string() },
             e @ VerifyError::NoIdentity => Self::InvalidKey { reason: e.to_string() },
+        }
+    }
+}
+
+/// Detector errors reach the app only from loading the model at start (a
+/// failure on a frame mid-session fails that frame closed instead).
+impl From<DetectError> for EgocapError {
+    fn from(error: DetectError) -> Self {
+        match error {
+            e @ DetectError::Config(_) => Self::InvalidSettings { reason: e.to_string() },
+            e => Self::FaceModelInvalid { reason: e.to_string() },
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Kotlin and Swift bindings for `egocap-core`, through UniFFI procedural
 //! macros. A thin facade: records and enums mirroring the core's types, the
-//! [`RecordingSession`] object (sealed by default), signed records as JSON
-//! text (device registration, consent, withdrawal, recipient set, key
-//! change), [`verify_dataset`] for the owner's side, one error enum, and
-//! the host's hooks as foreign traits ([`VideoEncoder`], [`KeyStore`],
-//! [`LogSink`], [`EventSink`]). No capture or provenance logic lives here.
+//! [`RecordingSession`] object (sealed and face-blurred by default, see
+//! [`FaceBlurConfig`]), signed records as JSON text (device registration,
+//! consent, withdrawal, recipient set, key change), [`verify_dataset`] for
+//! the owner's side, one error enum, and the host's hooks as foreign traits
+//! ([`VideoEncoder`], [`KeyStore`], [`LogSink`], [`EventSink`]). No capture,
+//! blurring or provenance logic lives here.
 //!
-//! Threading: `RecordingSession::start` (encoder and directory set-up),
+//! Threading: `RecordingSession::start` (model, encoder and directory set-up),
 //! `stop` (waits for the last segment to be encoded and written) and
 //! releasing a session that was never stopped (which stops it) block; apps
 //! call them from a background thread (Kotlin: `Dispatchers.IO`, Swift: a
@@ -24,6 +25,7 @@ compile_error!("the `fault-injection` feature is for debug test builds only, nev
 
 uniffi::setup_scaffolding!();
 
+mod blur;
 mod bulk_bytes;
 mod config;
 mod consent;
@@ -43,6 +45,7 @@ mod session;
 mod summary;
 mod verify;
 
+pub use blur::{FaceBlurConfig, FaceModel};
 pub use bulk_bytes::BulkBytes;
 pub use config::SessionConfig;
 pub use consent::{ConsentReceipt, ConsentTerms};

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use egocap_core::clock::SystemClock;
 use egocap_core::frame::FrameFormat;
 use egocap_core::sealer::SealingSink;
-use egocap_core::session::{self as core, EncoderChoice, LiveStats, PauseReason, PushOutcome, SessionSummary};
+use egocap_core::session::{
+    self as core, EncoderChoice, FaceBlur, LiveStats, PauseReason, PushOutcome, SessionSummary, StartOptions,
+};
 use egocap_core::sink::{PlaintextDirSink, SegmentSink};
 
+use crate::blur::FaceBlurConfig;
 use crate::config::SessionConfig;
 use crate::encoder::{HostEncoder, VideoEncoder};
 use crate::error::{guarded, EgocapError};
@@ -21,9 +24,10 @@ use crate::sealing::SealingConfig;
 /// One recording. Thread-safe: frames may come from the camera thread and
 /// IMU samples from the sensor thread at the same time.
 ///
-/// Blocking calls: `start`, `stop`, and releasing a session that was not
-/// stopped (Kotlin `close()` or its cleaner after GC, Swift `deinit`), which
-/// stops it and waits for the last segment. Call them off the UI thread.
+/// Blocking calls: `start` (it loads the face model), `stop`, and releasing
+/// a session that was not stopped (Kotlin `close()` or its cleaner after
+/// GC, Swift `deinit`), which stops it and waits for the last segment. Call
+/// them off the UI thread.
 #[derive(uniffi::Object)]
 pub struct RecordingSession {
     inner: core::RecordingSession,
@@ -37,51 +41,61 @@ impl RecordingSession {
     /// segment is age-encrypted to the owner's recipients as it is written
     /// (`seg-NNNNNN.mp4.age`) with a signed record beside it
     /// (`seg-NNNNNN.record.json`); the identity records go beside them.
+    /// Faces are blurred before encoding: a sealed recording is for the
+    /// dataset and always blurs, so `face_blur` is required.
     /// Checks `sealing` first: a consent that is not this device's
     /// (`ConsentInvalid`) or was withdrawn (`ConsentWithdrawn`), a recipient
     /// set the owner's key did not sign (`RecipientSetUntrusted`), a record
     /// that does not parse (`InvalidRecord`) or a failing key store
-    /// (`KeyStore`) start nothing. `encoder` is the host's hardware encoder,
-    /// or `null` for the built-in OpenH264. Validates the configuration now,
-    /// so bad settings fail here. Blocking (creates the directory and sets
-    /// up the encoder): call from a background thread.
+    /// (`KeyStore`) start nothing; then loads the face model, and a missing
+    /// or unusable one (`FaceModelInvalid`) starts nothing either. `encoder`
+    /// is the host's hardware encoder, or `null` for the built-in OpenH264.
+    /// Validates the configuration now, so bad settings fail here. Blocking
+    /// (loads the model, creates the directory and sets up the encoder):
+    /// call from a background thread.
     #[uniffi::constructor]
     pub fn start(
         config: SessionConfig,
         output_dir: String,
         sealing: SealingConfig,
+        face_blur: FaceBlurConfig,
         encoder: Option<Arc<dyn VideoEncoder>>,
         events: Option<Arc<dyn EventSink>>,
     ) -> Result<Arc<Self>, EgocapError> {
         guarded(|| {
             let config: core::SessionConfig = config.into();
             let setup = sealing.into_setup(config.frame_clock)?;
+            let face_blur = face_blur.load(&config.frame_format, events.clone())?;
             let session_id = core::new_session_id();
             let sink =
                 SealingSink::create(Path::new(&output_dir), &session_id, setup).map_err(core::CaptureError::from)?;
             let segment_dir = sink.dir().to_path_buf();
-            Self::run(config, session_id, Box::new(sink), segment_dir, encoder, events)
+            Self::run(config, session_id, Box::new(sink), segment_dir, Some(face_blur), encoder, events)
         })
     }
 
     /// Desktop tools and tests only: writes **unencrypted** MP4 segments
     /// into `<output_dir>/<session id>/`, with no consent and no signed
-    /// records, and logs a warning saying so. Apps call `start`.
+    /// records, and logs a warning saying so. Faces are blurred when
+    /// `face_blur` is given (a missing or unusable model is
+    /// `FaceModelInvalid`, nothing written). Apps call `start`.
     #[uniffi::constructor]
     pub fn start_unencrypted(
         config: SessionConfig,
         output_dir: String,
+        face_blur: Option<FaceBlurConfig>,
         encoder: Option<Arc<dyn VideoEncoder>>,
         events: Option<Arc<dyn EventSink>>,
     ) -> Result<Arc<Self>, EgocapError> {
         guarded(|| {
             let config: core::SessionConfig = config.into();
+            let face_blur = face_blur.map(|blur| blur.load(&config.frame_format, events.clone())).transpose()?;
             let session_id = core::new_session_id();
             // The core's sink logs the warning ("writing unencrypted segments to …").
             let sink =
                 PlaintextDirSink::create(Path::new(&output_dir), &session_id).map_err(core::CaptureError::from)?;
             let segment_dir = sink.dir().to_path_buf();
-            Self::run(config, session_id, Box::new(sink), segment_dir, encoder, events)
+            Self::run(config, session_id, Box::new(sink), segment_dir, face_blur, encoder, events)
         })
     }
 
@@ -139,11 +153,12 @@ impl RecordingSession {
 }
 
 impl RecordingSession {
-    fn run(
+    pub(crate) fn run(
         config: core::SessionConfig,
         session_id: String,
         sink: Box<dyn SegmentSink>,
         segment_dir: PathBuf,
+        face_blur: Option<FaceBlur>,
         encoder: Option<Arc<dyn VideoEncoder>>,
         events: Option<Arc<dyn EventSink>>,
     ) -> Result<Arc<Self>, EgocapError> {
@@ -156,7 +171,8 @@ impl RecordingSession {
             Some(host) => EncoderChoice::Host(Box::new(HostEncoder(host))),
             None => EncoderChoice::OpenH264,
         };
-        let inner = core::RecordingSession::start_with_clock(config, encoder, sink, Arc::new(SystemClock), session_id)?;
+        let options = StartOptions { clock: Arc::new(SystemClock), session_id, face_blur };
+        let inner = core::RecordingSession::start_with(config, encoder, sink, options)?;
         Ok(Arc::new(Self { inner, format, segment_dir }))
     }
 }

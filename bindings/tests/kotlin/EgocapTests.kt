@@ -32,6 +32,7 @@ fun main() {
     run.test("a_bad_imu_rotation_is_invalid_settings_from_every_call_taking_a_config") { badRotation() }
     run.test("an_exception_in_the_host_event_sink_does_not_disturb_the_recording") { throwingEventSink() }
     sealingTests(run)
+    blurTests(run)
 
     exitProcess(run.finish())
 }
@@ -47,12 +48,16 @@ class CollectingLogSink : LogSink {
 
 class CollectingEventSink : EventSink {
     val segments: MutableList<Pair<SegmentSummary, String>> = Collections.synchronizedList(mutableListOf())
+    val alarms: MutableList<FailClosedAlarm> = Collections.synchronizedList(mutableListOf())
     @Volatile var finished: SessionSummary? = null
     override fun segmentWritten(segment: SegmentSummary, path: String) {
         segments.add(segment to path)
     }
     override fun sessionFinished(summary: SessionSummary) {
         finished = summary
+    }
+    override fun failedClosedShareExceeded(alarm: FailClosedAlarm) {
+        alarms.add(alarm)
     }
 }
 
@@ -110,7 +115,7 @@ fun probe(path: String): List<String> {
 fun recordsNv21WithImu(logs: CollectingLogSink) {
     val (w, h, frames) = Triple(320, 240, 60)
     val events = CollectingEventSink()
-    val session = RecordingSession.startUnencrypted(smallConfig(w, h, PixelLayout.NV21), tempDir(), null, events)
+    val session = RecordingSession.startUnencrypted(smallConfig(w, h, PixelLayout.NV21), tempDir(), null, null, events)
     val camera = Nv21CameraFrame(w, h)
     val base = System.nanoTime()
     for (i in 0 until frames) {
@@ -155,7 +160,7 @@ fun recordsNv21WithImu(logs: CollectingLogSink) {
 fun recordsI420() {
     val (w, h) = Pair(160, 96)
     val session = RecordingSession.startUnencrypted(
-        smallConfig(w, h, PixelLayout.I420).apply { imuClock = null }, tempDir(), null, null,
+        smallConfig(w, h, PixelLayout.I420).apply { imuClock = null }, tempDir(), null, null, null,
     )
     val camera = I420CameraFrame(w, h)
     val base = System.nanoTime()
@@ -171,7 +176,7 @@ fun recordsI420() {
 
 fun logRecordsReachTheHost(logs: CollectingLogSink) {
     logs.records.clear()
-    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
+    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null, null)
     session.stop()
     val lines = synchronized(logs.records) { logs.records.toList() }
     check(lines.any { it.level == LogLevel.INFO && it.message.contains("recording session ${session.sessionId()} started") }) {
@@ -182,7 +187,7 @@ fun logRecordsReachTheHost(logs: CollectingLogSink) {
 }
 
 fun badFrame() {
-    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
+    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null, null)
     val good = Nv21CameraFrame(64, 64).frame(1_000)
     val shortY = good.copy(planes = listOf(good.planes[0].copy(data = ByteArray(100))) + good.planes.drop(1))
     val e = assertThrows<EgocapException.InvalidFrame>("short Y plane") { session.pushFrame(shortY) }
@@ -200,18 +205,18 @@ fun badSettings() {
     val dir = tempDir()
     val base = smallConfig(64, 64, PixelLayout.NV21)
     assertThrows<EgocapException.InvalidSettings>("zero segment duration") {
-        RecordingSession.startUnencrypted(base.copy(segmentDurationNs = 0), dir, null, null)
+        RecordingSession.startUnencrypted(base.copy(segmentDurationNs = 0), dir, null, null, null)
     }
     assertThrows<EgocapException.InvalidSettings>("rotation 45") {
-        RecordingSession.startUnencrypted(base.copy(geometry = base.geometry.copy(displayRotationDegrees = 45u)), dir, null, null)
+        RecordingSession.startUnencrypted(base.copy(geometry = base.geometry.copy(displayRotationDegrees = 45u)), dir, null, null, null)
     }
     assertThrows<EgocapException.InvalidSettings>("4-value IMU rotation") {
-        RecordingSession.startUnencrypted(base.copy(geometry = base.geometry.copy(imuToCamera = listOf(1.0, 0.0, 0.0, 1.0))), dir, null, null)
+        RecordingSession.startUnencrypted(base.copy(geometry = base.geometry.copy(imuToCamera = listOf(1.0, 0.0, 0.0, 1.0))), dir, null, null, null)
     }
     assertThrows<EgocapException.InvalidFrame>("odd width") {
-        RecordingSession.startUnencrypted(base.copy(frameFormat = base.frameFormat.copy(width = 63u)), dir, null, null)
+        RecordingSession.startUnencrypted(base.copy(frameFormat = base.frameFormat.copy(width = 63u)), dir, null, null, null)
     }
-    val noImu = RecordingSession.startUnencrypted(base.copy(imuClock = null), dir, null, null)
+    val noImu = RecordingSession.startUnencrypted(base.copy(imuClock = null), dir, null, null, null)
     assertThrows<EgocapException.InvalidSettings>("IMU on a session without IMU") {
         noImu.pushImu(listOf(ImuSample(1, ImuKind.GYROSCOPE, 0.0, 0.0, 0.0)))
     }
@@ -228,7 +233,7 @@ fun throwingLogSink(logs: CollectingLogSink) {
         }
     }, LogLevel.TRACE)
     try {
-        val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
+        val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null, null)
         val camera = Nv21CameraFrame(64, 64)
         repeat(5) { i -> session.pushFrameWaiting(camera.frame(1_000_000 + i * FRAME_INTERVAL_NS)) }
         val summary = session.stop()
@@ -263,7 +268,7 @@ fun failingHostEncoder() {
     )
     for (failure in failures) {
         val encoder = DyingEncoder(failure)
-        val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), encoder, null)
+        val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, encoder, null)
         val camera = Nv21CameraFrame(64, 64)
         // Pushes after the failure throw the same typed error.
         val pushError = assertThrows<EgocapException.PipelineFailed>("pushing after the encoder died") {
@@ -286,7 +291,7 @@ fun workerPanic() {
     // OpenH264 that panics on frame 75, after the first 1-second segments are on disk.
     val events = CollectingEventSink()
     val config = smallConfig(64, 64, PixelLayout.NV21)
-    val session = RecordingSession.startUnencrypted(config, tempDir(), faultInjectionPanickingEncoder(config, 75u), events)
+    val session = RecordingSession.startUnencrypted(config, tempDir(), null, faultInjectionPanickingEncoder(config, 75u), events)
     val camera = Nv21CameraFrame(64, 64)
     val error = assertThrows<EgocapException.PipelineFailed>("pushing into a session whose worker panicked") {
         repeat(500) { i ->
@@ -306,7 +311,7 @@ fun workerPanic() {
 }
 
 fun pauseAndResume() {
-    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
+    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null, null)
     val camera = Nv21CameraFrame(64, 64)
     var t = 1_000_000_000L
     fun push() = session.pushFrameWaiting(camera.frame(t)).also { t += FRAME_INTERVAL_NS }
@@ -324,7 +329,7 @@ fun pauseAndResume() {
 }
 
 fun stopTwice() {
-    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null)
+    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null, null)
     session.stop()
     assertThrows<EgocapException.Stopped>("second stop") { session.stop() }
     session.close()
@@ -333,7 +338,7 @@ fun stopTwice() {
 fun frameOfAnotherSize() {
     // A 720p session fed a 1080p frame (the camera switched resolution):
     // rejected as a typed error, never cropped into the 720p picture.
-    val session = RecordingSession.startUnencrypted(smallConfig(1280, 720, PixelLayout.NV21), tempDir(), null, null)
+    val session = RecordingSession.startUnencrypted(smallConfig(1280, 720, PixelLayout.NV21), tempDir(), null, null, null)
     val big = Nv21CameraFrame(1920, 1080).frame(1_000)
     val e = assertThrows<EgocapException.InvalidFrame>("1080p frame into a 720p session") { session.pushFrame(big) }
     check(e.reason.contains("1920") && e.reason.contains("1280")) { "reason should give both sizes: ${e.reason}" }
@@ -359,7 +364,7 @@ fun badRotation() {
     val e = assertThrows<EgocapException.InvalidSettings>("encoderSettings with 3 rotation values") { encoderSettings(bad) }
     check(e.reason.contains("9 values")) { "reason: ${e.reason}" }
     assertThrows<EgocapException.InvalidSettings>("start with 3 rotation values") {
-        RecordingSession.startUnencrypted(bad, tempDir(), null, null)
+        RecordingSession.startUnencrypted(bad, tempDir(), null, null, null)
     }
     checkEquals(64u, encoderSettings(base).width, "encoder settings of a good config")
 }
@@ -375,8 +380,12 @@ fun throwingEventSink() {
             calls++
             throw EgocapException.Callback("the UI is gone")
         }
+        override fun failedClosedShareExceeded(alarm: FailClosedAlarm) {
+            calls++
+            throw IllegalStateException("the UI is gone")
+        }
     }
-    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, throwing)
+    val session = RecordingSession.startUnencrypted(smallConfig(64, 64, PixelLayout.NV21), tempDir(), null, null, throwing)
     val camera = Nv21CameraFrame(64, 64)
     repeat(45) { i -> session.pushFrameWaiting(camera.frame(1_000_000 + i * FRAME_INTERVAL_NS)) }
     val summary = session.stop()

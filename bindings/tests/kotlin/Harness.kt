@@ -26,6 +26,8 @@ inline fun <reified E : Throwable> assertThrows(what: String, block: () -> Unit)
 class TestRun {
     private var passed = 0
     private var failed = 0
+    /** `-Degocap.only=part_of_a_name` runs only the tests whose names contain it. */
+    private val only: String? = System.getProperty("egocap.only")
 
     /**
      * Runs [body] on its own daemon thread: a test that does not finish
@@ -33,6 +35,7 @@ class TestRun {
      * goes on; exitProcess at the end leaves the stuck thread behind.
      */
     fun test(name: String, timeoutSeconds: Long = 120, body: () -> Unit) {
+        if (only != null && !name.contains(only)) return
         val started = System.nanoTime()
         try {
             var failure: Throwable? = null
@@ -56,4 +59,16 @@ class TestRun {
         println("$passed passed, $failed failed")
         return if (failed == 0 && passed > 0) 0 else 1
     }
+}
+
+/**
+ * A file the test run hands over as a system property (bindings/run-tests.sh
+ * passes `-Degocap.faceModel=…` and `-Degocap.testFaces=…`).
+ */
+fun testInput(property: String): java.io.File {
+    val path = System.getProperty(property)
+        ?: throw AssertionFailed("system property $property is not set: run the tests with bindings/run-tests.sh")
+    val file = java.io.File(path)
+    check(file.exists()) { "$property: $path does not exist (bindings/run-tests.sh fetches it)" }
+    return file
 }

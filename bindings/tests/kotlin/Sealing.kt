@@ -66,7 +66,7 @@ fun sealing(device: KeyStore, owner: Owner, consentJson: String, withdrawals: Li
 
 /** Records [frames] 64×64 frames (1-second segments) with IMU; returns the stopped session and its summary. */
 fun recordSealed(sealing: SealingConfig, frames: Int, events: EventSink? = null): Pair<RecordingSession, SessionSummary> {
-    val session = RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), sealing, null, events)
+    val session = RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), sealing, faceBlur(), null, events)
     val camera = Nv21CameraFrame(64, 64)
     val base = 1_000_000_000L
     for (i in 0 until frames) {
@@ -89,7 +89,7 @@ fun checkAllVerified(report: VerificationReport, summary: SessionSummary) {
 /** Asserts that starting a sealed session throws [E] and leaves nothing on disk. */
 inline fun <reified E : EgocapException> refusedAtStart(what: String, sealing: SealingConfig): E {
     val dir = tempDir()
-    val e = assertThrows<E>(what) { RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), dir, sealing, null, null) }
+    val e = assertThrows<E>(what) { RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), dir, sealing, faceBlur(), null, null) }
     checkEquals(emptyList<String>(), File(dir).list()!!.toList(), "$what: files written")
     return e
 }
@@ -175,7 +175,7 @@ fun consentInvalid() {
         giveConsent(device, terms(worker = "jane@example.org"))
     }
     // The same consent starts a recording.
-    RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), sealing(device, owner, mine), null, null).close()
+    RecordingSession.start(smallConfig(64, 64, PixelLayout.NV21), tempDir(), sealing(device, owner, mine), faceBlur(), null, null).close()
 }
 
 fun consentWithdrawn() {
@@ -191,7 +191,7 @@ fun consentWithdrawn() {
     // Another consent is not affected by that withdrawal.
     val fresh = giveConsent(device, terms())
     RecordingSession.start(
-        smallConfig(64, 64, PixelLayout.NV21), tempDir(), sealing(device, owner, fresh.recordJson, listOf(withdrawal)), null, null,
+        smallConfig(64, 64, PixelLayout.NV21), tempDir(), sealing(device, owner, fresh.recordJson, listOf(withdrawal)), faceBlur(), null, null,
     ).close()
     refusedAtStart<EgocapException.InvalidRecord>("an unreadable withdrawal", sealing(device, owner, fresh.recordJson, listOf("{")))
 }

@@ -10,12 +10,21 @@
 //   # header and module map, a target `egocap_ffi` with egocap_ffi.swift linking
 //   # libegocap_ffi (linkerSettings: .unsafeFlags(["-L<repo>/target/debug"])),
 //   # and a test target with this file.
+//   bash scripts/fetch-face-model.sh && bash scripts/fetch-test-faces.sh
 //   swift test
 //
-// The tests mirror bindings/tests/kotlin/EgocapTests.kt and Sealing.kt.
+// The face model and astronaut.png are read from <repo>/target/models/ and
+// <repo>/target/test-faces/, found from this file's own path; when the
+// file is copied elsewhere, set EGOCAP_FACE_MODEL (the model file) and
+// EGOCAP_TEST_FACES_DIR (the directory of astronaut.png).
+//
+// The tests mirror bindings/tests/kotlin/EgocapTests.kt, Sealing.kt and
+// Blur.kt (not its fault-injection tests: a Mac build has no such exports).
 
+import CoreGraphics
 import CryptoKit
 import Foundation
+import ImageIO
 import XCTest
 
 @testable import egocap_ffi
@@ -41,6 +50,7 @@ final class CollectingEventSink: EventSink, @unchecked Sendable {
     private let lock = NSLock()
     private(set) var segments: [(SegmentSummary, String)] = []
     private(set) var finished: SessionSummary?
+    private(set) var alarms: [FailClosedAlarm] = []
 
     func segmentWritten(segment: SegmentSummary, path: String) throws {
         lock.lock()
@@ -52,6 +62,116 @@ final class CollectingEventSink: EventSink, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         finished = summary
+    }
+
+    func failedClosedShareExceeded(alarm: FailClosedAlarm) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        alarms.append(alarm)
+    }
+}
+
+/// SHA-256 of retinaface-tiny.onnx as scripts/fetch-face-model.sh pins it.
+let pinnedModelSha256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+
+/// The repository root: this file is bindings/tests/swift/EgocapTests.swift.
+let repoRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+let faceModelPath = ProcessInfo.processInfo.environment["EGOCAP_FACE_MODEL"]
+    ?? repoRoot.appendingPathComponent("target/models/retinaface-tiny.onnx").path
+
+let testFacesDir = ProcessInfo.processInfo.environment["EGOCAP_TEST_FACES_DIR"]
+    ?? repoRoot.appendingPathComponent("target/test-faces").path
+
+/// Face blurring with the real model (an app passes the file among its
+/// bundle's resources) and the library's defaults.
+func faceBlur() -> FaceBlurConfig {
+    FaceBlurConfig(model: .file(path: faceModelPath))
+}
+
+struct UnreadableImage: Error {
+    let path: String
+}
+
+/// 1280×720 NV12 frames (what iOS cameras hand out) of a gradient wall,
+/// with scikit-image's astronaut (512×512, NASA, public domain) drawn on it
+/// when asked.
+final class AstronautScene {
+    let width = 1280
+    let height = 720
+    private let photo: CGImage
+
+    init() throws {
+        let path = testFacesDir + "/astronaut.png"
+        guard let source = CGImageSourceCreateWithURL(URL(fileURLWithPath: path) as CFURL, nil),
+              let image = CGImageSourceCreateImageAtIndex(source, 0, nil)
+        else { throw UnreadableImage(path: path) }
+        photo = image
+    }
+
+    /// The wall, and the astronaut on it when `withFace`.
+    func frame(withFace: Bool, timestampNs: Int64) -> Frame {
+        var rgba = [UInt8](repeating: 255, count: width * height * 4)
+        for row in 0..<height {
+            for col in 0..<width {
+                let i = (row * width + col) * 4
+                rgba[i] = UInt8(120 + col * 50 / width)
+                rgba[i + 1] = UInt8(115 + row * 40 / height)
+                rgba[i + 2] = 105
+            }
+        }
+        if withFace {
+            let (width, height, photo) = (self.width, self.height, self.photo)
+            rgba.withUnsafeMutableBytes { buffer in
+                let context = CGContext(
+                    data: buffer.baseAddress, width: width, height: height, bitsPerComponent: 8, bytesPerRow: width * 4,
+                    space: CGColorSpaceCreateDeviceRGB(), bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue)
+                // Core Graphics counts rows from the bottom: 100 rows from the top.
+                let top = height - 100 - photo.height
+                context?.draw(photo, in: CGRect(x: 300, y: top, width: photo.width, height: photo.height))
+            }
+        }
+        return nv12(rgba, timestampNs: timestampNs)
+    }
+
+    /// BT.709 limited range, as the session's `FrameFormat` declares (ITU-R
+    /// BT.709-6 §3); chroma is the mean of each 2×2 block. NV12: the Y
+    /// plane, then U and V interleaved.
+    private func nv12(_ rgba: [UInt8], timestampNs: Int64) -> Frame {
+        func luma(_ r: Double, _ g: Double, _ b: Double) -> Double { 0.2126 * r + 0.7152 * g + 0.0722 * b }
+        func byte(_ value: Double) -> UInt8 { UInt8(max(0, min(255, value.rounded()))) }
+        var y = [UInt8](repeating: 0, count: width * height)
+        var uv = [UInt8](repeating: 128, count: width * height / 2)
+        for i in 0..<(width * height) {
+            y[i] = byte(16 + 219 * luma(Double(rgba[4 * i]), Double(rgba[4 * i + 1]), Double(rgba[4 * i + 2])) / 255)
+        }
+        for row in 0..<(height / 2) {
+            for col in 0..<(width / 2) {
+                var (r, g, b) = (0.0, 0.0, 0.0)
+                for dy in 0...1 {
+                    for dx in 0...1 {
+                        let i = ((2 * row + dy) * width + 2 * col + dx) * 4
+                        r += Double(rgba[i]) / 4
+                        g += Double(rgba[i + 1]) / 4
+                        b += Double(rgba[i + 2]) / 4
+                    }
+                }
+                let l = luma(r, g, b)
+                uv[row * width + 2 * col] = byte(128 + 224 * (b - l) / 1.8556 / 255)
+                uv[row * width + 2 * col + 1] = byte(128 + 224 * (r - l) / 1.5748 / 255)
+            }
+        }
+        return Frame(
+            width: UInt32(width),
+            height: UInt32(height),
+            layout: .nv12,
+            planes: [
+                Plane(data: Data(y), rowStride: UInt32(width), pixelStride: 1),
+                Plane(data: Data(uv), rowStride: UInt32(width), pixelStride: 2),
+            ],
+            timestampNs: timestampNs
+        )
     }
 }
 
@@ -160,7 +280,7 @@ final class EgocapTests: XCTestCase {
         try installLogSink(sink: logs, maxLevel: .debug)
         let events = CollectingEventSink()
         let session = try RecordingSession.startUnencrypted(
-            config: config(width: 320, height: 240), outputDir: try tempDir(), encoder: nil, events: events)
+            config: config(width: 320, height: 240), outputDir: try tempDir(), faceBlur: nil, encoder: nil, events: events)
         let base: Int64 = 1_000_000_000
         for i in 0..<60 {
             let t = base + Int64(i) * frameIntervalNs
@@ -185,7 +305,7 @@ final class EgocapTests: XCTestCase {
 
     func testBadFrameIsATypedError() throws {
         let session = try RecordingSession.startUnencrypted(
-            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
+            config: config(width: 64, height: 64), outputDir: try tempDir(), faceBlur: nil, encoder: nil, events: nil)
         var frame = nv12Frame(width: 64, height: 64, index: 0, timestampNs: 1_000)
         frame.planes[0].data = Data(count: 100)
         XCTAssertThrowsError(try session.pushFrame(frame: frame)) { error in
@@ -200,12 +320,12 @@ final class EgocapTests: XCTestCase {
     func testBadSettingsAreTypedErrors() throws {
         var bad = config(width: 64, height: 64)
         bad.segmentDurationNs = 0
-        XCTAssertThrowsError(try RecordingSession.startUnencrypted(config: bad, outputDir: try tempDir(), encoder: nil, events: nil)) {
+        XCTAssertThrowsError(try RecordingSession.startUnencrypted(config: bad, outputDir: try tempDir(), faceBlur: nil, encoder: nil, events: nil)) {
             guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
         }
         var rotated = config(width: 64, height: 64)
         rotated.geometry.displayRotationDegrees = 45
-        XCTAssertThrowsError(try RecordingSession.startUnencrypted(config: rotated, outputDir: try tempDir(), encoder: nil, events: nil)) {
+        XCTAssertThrowsError(try RecordingSession.startUnencrypted(config: rotated, outputDir: try tempDir(), faceBlur: nil, encoder: nil, events: nil)) {
             guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
         }
     }
@@ -217,7 +337,7 @@ final class EgocapTests: XCTestCase {
         try installLogSink(sink: ThrowingSink(), maxLevel: .trace)
         defer { removeLogSink() }
         let session = try RecordingSession.startUnencrypted(
-            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
+            config: config(width: 64, height: 64), outputDir: try tempDir(), faceBlur: nil, encoder: nil, events: nil)
         for i in 0..<5 {
             _ = try session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: 1_000_000 + Int64(i) * frameIntervalNs))
         }
@@ -227,7 +347,7 @@ final class EgocapTests: XCTestCase {
     func testFailingHostEncoderEndsTheSessionWithATypedError() throws {
         let encoder = DyingEncoder()
         let session = try RecordingSession.startUnencrypted(
-            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: encoder, events: nil)
+            config: config(width: 64, height: 64), outputDir: try tempDir(), faceBlur: nil, encoder: encoder, events: nil)
         for i in 0..<3 {
             _ = try? session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: 1_000_000 + Int64(i) * frameIntervalNs))
         }
@@ -239,7 +359,7 @@ final class EgocapTests: XCTestCase {
 
     func testStoppingTwiceIsATypedError() throws {
         let session = try RecordingSession.startUnencrypted(
-            config: config(width: 64, height: 64), outputDir: try tempDir(), encoder: nil, events: nil)
+            config: config(width: 64, height: 64), outputDir: try tempDir(), faceBlur: nil, encoder: nil, events: nil)
         _ = try session.stop()
         XCTAssertThrowsError(try session.stop()) {
             guard case EgocapError.Stopped = $0 else { return XCTFail("got \($0)") }
@@ -267,7 +387,7 @@ final class EgocapTests: XCTestCase {
 
     func recordSealed(_ sealing: SealingConfig, frames: Int) throws -> (RecordingSession, SessionSummary) {
         let session = try RecordingSession.start(
-            config: config(width: 64, height: 64), outputDir: try tempDir(), sealing: sealing, encoder: nil, events: nil)
+            config: config(width: 64, height: 64), outputDir: try tempDir(), sealing: sealing, faceBlur: faceBlur(), encoder: nil, events: nil)
         for i in 0..<frames {
             let t = 1_000_000_000 + Int64(i) * frameIntervalNs
             _ = try session.pushFrameWaiting(frame: nv12Frame(width: 64, height: 64, index: i, timestampNs: t))
@@ -341,5 +461,71 @@ final class EgocapTests: XCTestCase {
         let first = report.segments.first { $0.sequence == 0 }
         XCTAssertTrue(first?.failures.contains { $0.kind == .sealedHashMismatch } ?? false)
         XCTAssertTrue(report.segments.filter { $0.sequence != 0 }.allSatisfy { $0.failures.isEmpty })
+    }
+
+    // --- face blurring ----------------------------------------------------
+
+    func testMissingOrCorruptFaceModelIsATypedErrorAndWritesNothing() throws {
+        let owner = try Owner()
+        let device = try FileKeyStore.ephemeral()
+        let consent = try giveConsent(keystore: device, terms: terms())
+        let sealing = try sealing(device: device, owner: owner, consentJson: consent.recordJson)
+        let model = try Data(contentsOf: URL(fileURLWithPath: faceModelPath))
+        let noise = Data((0..<65_536).map { _ in UInt8.random(in: 0...255) })
+        let refused: [(String, FaceBlurConfig)] = [
+            ("no model file", FaceBlurConfig(model: .file(path: try tempDir() + "/retinaface-tiny.onnx"))),
+            ("random bytes", FaceBlurConfig(model: .bytes(data: noise))),
+            ("the model's first half", FaceBlurConfig(model: .bytes(data: Data(model.prefix(model.count / 2))))),
+        ]
+        for (what, blur) in refused {
+            let dir = try tempDir()
+            XCTAssertThrowsError(try RecordingSession.start(
+                config: config(width: 64, height: 64), outputDir: dir, sealing: sealing, faceBlur: blur, encoder: nil, events: nil)
+            ) {
+                guard case EgocapError.FaceModelInvalid = $0 else { return XCTFail("\(what): got \($0)") }
+            }
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], what)
+        }
+    }
+
+    func testDetectionIntervalOutsideOneToThirtyIsATypedError() throws {
+        var blur = faceBlur()
+        blur.maxDetectionInterval = 0
+        XCTAssertThrowsError(try RecordingSession.startUnencrypted(
+            config: config(width: 64, height: 64), outputDir: try tempDir(), faceBlur: blur, encoder: nil, events: nil)
+        ) {
+            guard case EgocapError.InvalidSettings = $0 else { return XCTFail("got \($0)") }
+        }
+    }
+
+    func testSealedRecordingBlursTheAstronautAndRecordsThePinnedModel() throws {
+        let owner = try Owner()
+        let device = try FileKeyStore.ephemeral()
+        let consent = try giveConsent(keystore: device, terms: terms())
+        let events = CollectingEventSink()
+        let session = try RecordingSession.start(
+            config: config(width: 1280, height: 720), outputDir: try tempDir(),
+            sealing: try sealing(device: device, owner: owner, consentJson: consent.recordJson),
+            faceBlur: faceBlur(), encoder: nil, events: events)
+        // Converted once (per-pixel loops are slow in a debug build), pushed 60 times.
+        var frame = try AstronautScene().frame(withFace: true, timestampNs: 0)
+        for i in 0..<60 {
+            frame.timestampNs = 1_000_000_000 + Int64(i) * frameIntervalNs
+            XCTAssertEqual(try session.pushFrameWaiting(frame: frame), .queued)
+        }
+        let summary = try session.stop()
+        XCTAssertEqual(summary.framesEncoded, 60)
+        // The cadence and any overrun depend on the machine (the real
+        // clock); that every frame with the face left obscured does not.
+        for segment in summary.segments {
+            let blur = try XCTUnwrap(segment.blur)
+            XCTAssertEqual(blur.modelName, "retinaface-tiny")
+            XCTAssertEqual(blur.modelSha256, pinnedModelSha256)
+            XCTAssertEqual(blur.framesBlurred + blur.framesFailedClosed, segment.frameCount)
+        }
+        XCTAssertGreaterThanOrEqual(summary.segments.first?.blur?.facesFound ?? 0, 1)
+        XCTAssertEqual(events.segments.map { $0.0 }, summary.segments)
+        let report = try verifyDataset(dir: session.segmentDir(), identities: [owner.identity.secretKey], ownerKeyHex: owner.keyHex)
+        XCTAssertTrue(report.allVerified)
     }
 }
