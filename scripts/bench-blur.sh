@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Face blurring, egocap against deface, on the same frames in the same run
+# (issue 7, "Evaluation"): builds the evaluation clips (scripts/blur-eval/
+# make_clips.py) into target/blur-eval/, runs deface 1.5.0 at full resolution
+# and with --scale 640x360, and `egocap bench blur`, each pinned to core 0,
+# then prints the comparison table (scripts/blur-eval/report.py) and writes
+# it to target/blur-eval/report.json.
+#
+#   scripts/bench-blur.sh [extra `egocap bench blur` flags]
+#
+#   EGOCAP_BIN=path      the egocap binary (default target/release/egocap;
+#                        build it first: cargo build --release -p egocap-cli)
+#   REUSE_DEFACE=1       keep deface's outputs from an earlier run when present
+#   SECOND_DETECTOR=0    skip the second-detector check (~0.4 s a frame)
+#
+# Needs ~2 GB in target/blur-eval (265 frames of 1280x720 I420 per clip set,
+# times the input and three outputs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin="${EGOCAP_BIN:-target/release/egocap}"
+if [ ! -x "$bin" ]; then
+    echo "bench-blur: no egocap binary at $bin; build it (cargo build --release -p egocap-cli) or set EGOCAP_BIN" >&2
+    exit 1
+fi
+
+bash scripts/blur-eval/install-deps.sh
+bash scripts/fetch-face-model.sh
+
+out=target/blur-eval
+python3 scripts/blur-eval/make_clips.py "$out"
+mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in json.load(open(sys.argv[1]))["clips"]]' "$out/manifest.json")
+
+lscpu | grep -E '^Model name' || true
+for clip in "${clips[@]}"; do
+    in="$out/$clip.y4m"
+    for variant in deface deface-640x360; do
+        if [ "${REUSE_DEFACE:-0}" = 1 ] && [ "$out/$clip.$variant.masks.json" -nt "$in" ]; then
+            continue
+        fi
+        scale=()
+        [ "$variant" = deface-640x360 ] && scale=(--scale 640x360)
+        taskset -c 0 python3 scripts/blur-eval/run_deface.py "$in" \
+            "$out/$clip.$variant.masks.json" "$out/$clip.$variant.blurred.y4m" "${scale[@]}"
+    done
+    taskset -c 0 "$bin" bench blur --clip "$in" \
+        --masks "$out/$clip.egocap.masks.json" --blurred "$out/$clip.egocap.blurred.y4m" "$@"
+done
+
+second=()
+[ "${SECOND_DETECTOR:-1}" = 0 ] && second=(--no-second-detector)
+python3 scripts/blur-eval/report.py "$out" --tools egocap deface deface-640x360 \
+    --json "$out/report.json" "${second[@]}"
