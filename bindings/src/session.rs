@@ -66,6 +66,9 @@ impl RecordingSession {
             let config: core::SessionConfig = config.into();
             let setup = sealing.into_setup(config.frame_clock)?;
             let face_blur = face_blur.load(&config.frame_format, events.clone())?;
+            // Bad settings must fail before the sink writes the identity records.
+            core::validate(&config)?;
+            core::validate_blur(&face_blur)?;
             let session_id = core::new_session_id();
             let sink =
                 SealingSink::create(Path::new(&output_dir), &session_id, setup).map_err(core::CaptureError::from)?;
@@ -90,6 +93,10 @@ impl RecordingSession {
         guarded(|| {
             let config: core::SessionConfig = config.into();
             let face_blur = face_blur.map(|blur| blur.load(&config.frame_format, events.clone())).transpose()?;
+            core::validate(&config)?;
+            if let Some(blur) = &face_blur {
+                core::validate_blur(blur)?;
+            }
             let session_id = core::new_session_id();
             // The core's sink logs the warning ("writing unencrypted segments to …").
             let sink =

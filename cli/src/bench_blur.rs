@@ -79,12 +79,12 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
     if args.pipeline {
         return pipeline(args, &items, format, fps, Box::new(detector));
     }
-    let mut config = BlurConfig { frame_budget_ns: (1e9 / fps) as i64, ..BlurConfig::default() };
+    let mut config = BlurConfig { frame_budget_ns: Some((1e9 / fps) as i64), ..BlurConfig::default() };
     if let Some(k) = args.cadence {
         // A budget nothing fits in: the interval stays at its maximum, K;
         // and no lag limit, so no frame fails closed for being slow.
         config.max_detection_interval = k;
-        config.frame_budget_ns = 1;
+        config.frame_budget_ns = Some(1);
         config.max_lag_ns = i64::MAX;
     }
     let mut stage = BlurStage::new(Box::new(detector), config, Arc::new(SystemBudgetClock::default()))?;

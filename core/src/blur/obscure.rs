@@ -125,15 +125,27 @@ fn obscure_plane(plane: Plane<'_>, ellipse: &Ellipse, cell: u32) {
     }
 }
 
-/// Separable box blur with radius `r`, edges clamped.
+/// Separable box blur with radius `r`, edges clamped: a running sum along
+/// each line, so the cost does not grow with the radius (a face-sized
+/// region has radii of tens of pixels).
 fn box_blur(src: &[u8], w: usize, h: usize, r: usize) -> Vec<u8> {
     let pass = |input: &[u8], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
         let mut out = vec![0u8; input.len()];
         for line in 0..lines {
+            let value = |j: usize| u32::from(input[at(line, j)]);
+            // The window [i - r, i + r] clipped to the line.
+            let mut sum: u32 = (0..=r.min(len - 1)).map(value).sum();
             for i in 0..len {
                 let (lo, hi) = (i.saturating_sub(r), (i + r).min(len - 1));
-                let sum: u32 = (lo..=hi).map(|j| u32::from(input[at(line, j)])).sum();
-                out[at(line, i)] = ((sum + (hi - lo + 1) as u32 / 2) / (hi - lo + 1) as u32) as u8;
+                let count = (hi - lo + 1) as u32;
+                out[at(line, i)] = ((sum + count / 2) / count) as u8;
+                // Slide: add the pixel entering at the right, drop the one leaving at the left.
+                if i + r + 1 < len {
+                    sum += value(i + r + 1);
+                }
+                if i >= r {
+                    sum -= value(i - r);
+                }
             }
         }
         out
@@ -222,6 +234,31 @@ mod tests {
             inside_luma.iter().all(|&i| a_out.data[i] == b_out.data[i]),
             "the obscured face still depends on more than cell means"
         );
+    }
+
+    /// The sliding sum equals the direct sum over the clipped window.
+    #[test]
+    fn the_running_box_blur_equals_the_direct_one() {
+        let direct = |src: &[u8], w: usize, h: usize, r: usize| {
+            let pass = |input: &[u8], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
+                let mut out = vec![0u8; input.len()];
+                for line in 0..lines {
+                    for i in 0..len {
+                        let (lo, hi) = (i.saturating_sub(r), (i + r).min(len - 1));
+                        let sum: u32 = (lo..=hi).map(|j| u32::from(input[at(line, j)])).sum();
+                        out[at(line, i)] = ((sum + (hi - lo + 1) as u32 / 2) / (hi - lo + 1) as u32) as u8;
+                    }
+                }
+                out
+            };
+            let horizontal = pass(src, w, h, &|line, i| line * w + i);
+            pass(&horizontal, h, w, &|line, i| i * w + line)
+        };
+        let image = noise(37, 23, 5);
+        let src = &image.data[..37 * 23];
+        for r in [1, 2, 5, 18, 36, 60] {
+            assert_eq!(box_blur(src, 37, 23, r), direct(src, 37, 23, r), "radius {r}");
+        }
     }
 
     #[test]

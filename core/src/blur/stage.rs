@@ -46,8 +46,10 @@ pub struct BlurConfig {
     /// Fastest a face's centre may move per frame, in luma pixels: a newly
     /// found face is blurred back to the previous detection within this reach.
     pub max_motion_px_per_frame: f32,
-    /// Time the stage may spend per frame on average (detection amortised).
-    pub frame_budget_ns: i64,
+    /// Time the stage may spend per frame on average (detection amortised);
+    /// `None`: one frame interval (a session uses its nominal frame rate,
+    /// a bare stage 30 fps).
+    pub frame_budget_ns: Option<i64>,
     /// Largest detection interval k, and so the look-ahead buffer's size.
     pub max_detection_interval: u32,
     /// Behind the budget by more than this, frames fail closed until caught up.
@@ -56,8 +58,8 @@ pub struct BlurConfig {
 }
 
 impl Default for BlurConfig {
-    /// For 720p at 30 fps with the stage on its own core: the budget is the
-    /// frame interval, k up to 4 (133 ms of look-ahead, 5.5 MB of frames),
+    /// For 720p with the stage on its own core: the budget is the frame
+    /// interval, k up to 4 (133 ms of look-ahead, 5.5 MB of frames),
     /// and 40 px per frame is a fast head turn at 720p.
     fn default() -> Self {
         Self {
@@ -65,7 +67,7 @@ impl Default for BlurConfig {
             dilation: 1.3,
             margin_px: 4.0,
             max_motion_px_per_frame: 40.0,
-            frame_budget_ns: 33_333_333,
+            frame_budget_ns: None,
             max_detection_interval: 4,
             max_lag_ns: 500_000_000,
             fail_closed: FailClosedMode::BlurWhole,
@@ -138,6 +140,9 @@ struct Pending<T> {
     tag: T,
 }
 
+/// One frame at 30 fps, when no budget is given.
+const DEFAULT_FRAME_BUDGET_NS: i64 = 33_333_333;
+
 /// Detection cost, smoothed: decides the cadence.
 const COST_SMOOTHING: f64 = 0.3;
 
@@ -154,6 +159,7 @@ pub struct BlurStage<T> {
     lag_ns: i64,
     /// Failing closed until the lag is paid back.
     behind: bool,
+    budget_ns: i64,
     /// The last detection failed: try again on the next frame.
     retry_next: bool,
 }
@@ -164,7 +170,7 @@ impl<T> BlurStage<T> {
         config: BlurConfig,
         clock: Arc<dyn BudgetClock>,
     ) -> Result<Self, BlurError> {
-        check_config(&config)?;
+        config.validate()?;
         Ok(Self {
             detector,
             tracker: FaceTracker::new(config.tracker),
@@ -177,6 +183,7 @@ impl<T> BlurStage<T> {
             lag_ns: 0,
             behind: false,
             retry_next: false,
+            budget_ns: config.frame_budget_ns.unwrap_or(DEFAULT_FRAME_BUDGET_NS),
         })
     }
 
@@ -230,7 +237,7 @@ impl<T> BlurStage<T> {
     /// Updates the lag, the cost estimates and the cadence after one call.
     fn account(&mut self, started: i64, detect_ns: i64) {
         let spent = self.clock.now_ns().saturating_sub(started).max(0);
-        self.lag_ns = self.lag_ns.saturating_add(spent - self.config.frame_budget_ns).max(0);
+        self.lag_ns = self.lag_ns.saturating_add(spent - self.budget_ns).max(0);
         if self.lag_ns > self.config.max_lag_ns {
             if !self.behind {
                 log::warn!("face blurring is {} ms behind its budget: failing closed", self.lag_ns / 1_000_000);
@@ -246,7 +253,7 @@ impl<T> BlurStage<T> {
         } else if let Some(detect) = self.detect_cost_ns {
             // What a frame leaves for detection; at least a quarter of the
             // budget, so a slow blur cannot push k to its maximum alone.
-            let budget = self.config.frame_budget_ns as f64;
+            let budget = self.budget_ns as f64;
             let available = (budget - self.other_cost_ns).max(budget / 4.0);
             let k = (detect / available).ceil().clamp(1.0, f64::from(self.config.max_detection_interval));
             self.interval = k as u32;
@@ -414,6 +421,13 @@ fn smooth_first(estimate: &mut Option<f64>, sample: f64) {
     }
 }
 
+impl BlurConfig {
+    /// Refuses settings that could leak faces or stall the stage.
+    pub fn validate(&self) -> Result<(), BlurError> {
+        check_config(self)
+    }
+}
+
 fn check_config(config: &BlurConfig) -> Result<(), BlurError> {
     let positive = |v: f32| v.is_finite() && v >= 0.0;
     if !(config.dilation.is_finite() && config.dilation >= 1.0) {
@@ -422,7 +436,7 @@ fn check_config(config: &BlurConfig) -> Result<(), BlurError> {
     if !positive(config.margin_px) || !positive(config.max_motion_px_per_frame) {
         return Err(BlurError::Config("margin and motion reach must be finite and not negative"));
     }
-    if config.frame_budget_ns <= 0 || config.max_lag_ns < 0 {
+    if config.frame_budget_ns.is_some_and(|b| b <= 0) || config.max_lag_ns < 0 {
         return Err(BlurError::Config("the frame budget must be positive and the lag limit not negative"));
     }
     if !(1..=30).contains(&config.max_detection_interval) {

@@ -81,7 +81,7 @@ fn rig(truth: Truth, cost_ns: i64, missed: &[u32], failing: &[u32], config: Blur
 }
 
 fn config() -> BlurConfig {
-    BlurConfig { frame_budget_ns: BUDGET_NS, ..BlurConfig::default() }
+    BlurConfig { frame_budget_ns: Some(BUDGET_NS), ..BlurConfig::default() }
 }
 
 /// Textured noise with the frame number in the first four luma bytes.
@@ -303,7 +303,7 @@ fn rejects_configs_that_could_leak_or_stall() {
         BlurConfig { dilation: 0.9, ..config() },
         BlurConfig { margin_px: f32::NAN, ..config() },
         BlurConfig { max_detection_interval: 0, ..config() },
-        BlurConfig { frame_budget_ns: 0, ..config() },
+        BlurConfig { frame_budget_ns: Some(0), ..config() },
     ] {
         assert!(BlurStage::<u32>::new(detector(), bad, clock.clone()).is_err(), "{bad:?}");
     }

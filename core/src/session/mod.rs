@@ -293,7 +293,11 @@ impl RecordingSession {
         let (blur_thread, receiver, blur_model) = match face_blur {
             None => (None, receiver, None),
             Some(blur) => {
-                let stage = BlurStage::new(blur.detector, blur.config, blur.clock)
+                validate_blur(&blur)?;
+                let mut blur_config = blur.config;
+                blur_config.frame_budget_ns =
+                    blur_config.frame_budget_ns.or(Some((1e9 / f64::from(config.nominal_fps)) as i64));
+                let stage = BlurStage::new(blur.detector, blur_config, blur.clock)
                     .map_err(|e| CaptureError::Settings(e.to_string()))?;
                 // A few blurred frames may wait for the encoder; the push
                 // queue in front is the one that drops when all are full.
@@ -498,7 +502,22 @@ impl Drop for RecordingSession {
     }
 }
 
-fn validate(config: &SessionConfig) -> Result<(), CaptureError> {
+/// Checks face-blurring settings; `start_with` does too, but a caller
+/// that writes files before starting can check first.
+pub fn validate_blur(blur: &FaceBlur) -> Result<(), CaptureError> {
+    blur.config.validate().map_err(|e| CaptureError::Settings(e.to_string()))?;
+    if !(blur.alarm_share > 0.0 && blur.alarm_share <= 1.0) {
+        return Err(CaptureError::Settings(format!(
+            "the failed-closed alarm share must be within 0..=1 (0 excluded), not {}",
+            blur.alarm_share
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a session config; `start_with` does too, but a caller that
+/// writes files before starting (a sealing sink) can check first.
+pub fn validate(config: &SessionConfig) -> Result<(), CaptureError> {
     config.geometry.validate()?;
     let f = config.frame_format;
     let max = crate::frame::MAX_SIDE as u32;
