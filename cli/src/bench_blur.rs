@@ -58,6 +58,9 @@ pub struct BlurBenchArgs {
     /// The detector's input size, e.g. `640x360` (the default) or `1280x720`.
     #[arg(long, value_parser = parse_size)]
     detector_size: Option<(u32, u32)>,
+    /// The detector's score threshold (0..1).
+    #[arg(long)]
+    threshold: Option<f32>,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -75,7 +78,7 @@ enum MatrixArg {
 pub fn run(args: &BlurBenchArgs) -> Result<()> {
     let (items, format, fps) = load_clip(args)?;
     let blur_args = BlurArgs { face_model: args.face_model.clone(), ..BlurArgs::default() };
-    let detector = load_detector(&blur_args, format, args.detector_size)?;
+    let detector = load_detector(&blur_args, format, args.detector_size, args.threshold)?;
     if args.pipeline {
         return pipeline(args, &items, format, fps, Box::new(detector));
     }

@@ -41,8 +41,14 @@ pub fn default_model_path() -> PathBuf {
 }
 
 /// The detector for frames of `format`, or an error that says how to get the model.
-/// `size` overrides the detector's input size (network pixels).
-pub fn load_detector(args: &BlurArgs, format: FrameFormat, size: Option<(u32, u32)>) -> Result<RetinaFaceDetector> {
+/// `size` and `threshold` override the detector's input size (network
+/// pixels) and score threshold.
+pub fn load_detector(
+    args: &BlurArgs,
+    format: FrameFormat,
+    size: Option<(u32, u32)>,
+    threshold: Option<f32>,
+) -> Result<RetinaFaceDetector> {
     let path = args.face_model.clone().unwrap_or_else(default_model_path);
     if !path.exists() {
         bail!(
@@ -53,6 +59,9 @@ pub fn load_detector(args: &BlurArgs, format: FrameFormat, size: Option<(u32, u3
     let mut config = DetectorConfig { range: format.range, matrix: format.matrix, ..DetectorConfig::default() };
     if let Some((width, height)) = size {
         (config.input_width, config.input_height) = (width, height);
+    }
+    if let Some(threshold) = threshold {
+        config.score_threshold = threshold;
     }
     RetinaFaceDetector::from_path(&path, config).with_context(|| format!("face model {}", path.display()))
 }
@@ -66,7 +75,7 @@ pub fn face_blur(args: &BlurArgs, format: FrameFormat, live: bool) -> Result<Opt
         eprintln!("egocap: WARNING: --no-blur records faces unblurred");
         return Ok(None);
     }
-    let mut blur = FaceBlur::new(Box::new(load_detector(args, format, None)?));
+    let mut blur = FaceBlur::new(Box::new(load_detector(args, format, None, None)?));
     blur.config.fail_closed = match args.fail_closed {
         FailClosedArg::BlurWhole => FailClosedMode::BlurWhole,
         FailClosedArg::Drop => FailClosedMode::Drop,
