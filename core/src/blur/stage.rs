@@ -46,6 +46,9 @@ pub struct BlurConfig {
     /// Fastest a face's centre may move per frame, in luma pixels: a newly
     /// found face is blurred back to the previous detection within this reach.
     pub max_motion_px_per_frame: f32,
+    /// How far per frame a face seen at two detections may stray from the
+    /// straight line between them (a head's jiggle), in luma pixels.
+    pub max_deviation_px_per_frame: f32,
     /// Time the stage may spend per frame on average (detection amortised);
     /// `None`: one frame interval (a session uses its nominal frame rate,
     /// a bare stage 30 fps).
@@ -59,14 +62,15 @@ pub struct BlurConfig {
 
 impl Default for BlurConfig {
     /// For 720p with the stage on its own core: the budget is the frame
-    /// interval, k up to 4 (133 ms of look-ahead, 5.5 MB of frames),
-    /// and 40 px per frame is a fast head turn at 720p.
+    /// interval, k up to 4 (133 ms of look-ahead, 5.5 MB of frames). 80 px
+    /// per frame at 720p with a 65° lens is about 120°/s, a brisk head turn.
     fn default() -> Self {
         Self {
             tracker: TrackerConfig::default(),
             dilation: 1.3,
             margin_px: 4.0,
-            max_motion_px_per_frame: 40.0,
+            max_motion_px_per_frame: 80.0,
+            max_deviation_px_per_frame: 12.0,
             frame_budget_ns: None,
             max_detection_interval: 4,
             max_lag_ns: 500_000_000,
@@ -298,9 +302,11 @@ impl<T> BlurStage<T> {
         for (index, pending) in self.buffer.drain(..).enumerate() {
             let step = index + 1; // frames since the previous detection
             let mut boxes: Vec<FaceBox> = if step == span {
-                after.iter().map(|t| t.region).collect()
+                let followed = |t: &Track| before.iter().any(|b| b.id == t.id && b.frames_since_seen == 0);
+                let margin = |t: &Track| if followed(t) { stray(&self.config, span) } else { 0.0 };
+                after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
-                in_between(&before, &coasted[index], &after, step, span, self.config.max_motion_px_per_frame)
+                in_between(&before, &coasted[index], &after, step, span, &self.config)
             };
             boxes.retain(|b| b.width > 0.0 && b.height > 0.0);
             let mut image = pending.image;
@@ -360,33 +366,47 @@ fn in_between(
     after: &[Track],
     step: usize,
     span: usize,
-    max_motion: f32,
+    config: &BlurConfig,
 ) -> Vec<FaceBox> {
     let mut boxes = Vec::new();
     for track in coasted {
         let seen_again = after.iter().find(|a| a.id == track.id && a.frames_since_seen == 0);
-        let start = before.iter().find(|b| b.id == track.id);
+        let start = before.iter().find(|b| b.id == track.id && b.frames_since_seen == 0);
         match (seen_again, start) {
-            // Seen at both detections: between the two places.
-            (Some(end), Some(start)) => boxes.push(lerp(&start.region, &end.region, step as f32 / span as f32)),
+            // Seen at both detections: between the two places, with room
+            // for straying from the straight line.
+            (Some(end), Some(start)) => {
+                boxes.push(grown(&lerp(&start.region, &end.region, step as f32 / span as f32), stray(config, span)));
+            }
             // Not seen again: where its motion takes it.
-            _ => boxes.push(track.region),
+            (None, _) => boxes.push(track.region),
+            // Coasting at the previous detection and matched now: the match
+            // may be another face that came in, so cover both readings.
+            (Some(_), None) => boxes.push(track.region),
         }
     }
-    // Found at the next detection for the first time: it may have been
-    // anywhere within reach of there on the frames before.
-    for track in after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0) {
-        let reach = max_motion * (span - step) as f32;
-        let r = track.region;
-        boxes.push(FaceBox {
-            x: r.x - reach,
-            y: r.y - reach,
-            width: r.width + 2.0 * reach,
-            height: r.height + 2.0 * reach,
-            score: r.score,
-        });
+    // Found at the next detection for the first time, or matched to a track
+    // that was only coasting: it may have been anywhere within reach of
+    // there on the frames before.
+    let uncertain =
+        |t: &&Track| t.frames_since_seen == 0 && !before.iter().any(|b| b.id == t.id && b.frames_since_seen == 0);
+    for track in after.iter().filter(uncertain) {
+        boxes.push(grown(&track.region, config.max_motion_px_per_frame * (span - step) as f32));
     }
     boxes
+}
+
+/// Room for a face followed across two detections to stray from the
+/// straight line between them: the most it can stray midway, used on every
+/// frame of the interval and on the detection frame too, so the region of a
+/// face that stands still does not change size (no flicker).
+fn stray(config: &BlurConfig, span: usize) -> f32 {
+    config.max_deviation_px_per_frame * (span / 2) as f32
+}
+
+/// `b` grown by `by` pixels on every side.
+fn grown(b: &FaceBox, by: f32) -> FaceBox {
+    FaceBox { x: b.x - by, y: b.y - by, width: b.width + 2.0 * by, height: b.height + 2.0 * by, score: b.score }
 }
 
 fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {
@@ -433,8 +453,16 @@ fn check_config(config: &BlurConfig) -> Result<(), BlurError> {
     if !(config.dilation.is_finite() && config.dilation >= 1.0) {
         return Err(BlurError::Config("dilation must be at least 1"));
     }
-    if !positive(config.margin_px) || !positive(config.max_motion_px_per_frame) {
-        return Err(BlurError::Config("margin and motion reach must be finite and not negative"));
+    if !positive(config.margin_px)
+        || !positive(config.max_motion_px_per_frame)
+        || !positive(config.max_deviation_px_per_frame)
+    {
+        return Err(BlurError::Config("margin, motion reach and deviation must be finite and not negative"));
+    }
+    let tracker = &config.tracker;
+    let share = |v: f32| (0.0..=1.0).contains(&v);
+    if !share(tracker.match_iou) || !share(tracker.max_shrink_per_frame) || !share(tracker.velocity_smoothing) {
+        return Err(BlurError::Config("tracker IoU, shrink and smoothing must be within 0..=1"));
     }
     if config.frame_budget_ns.is_some_and(|b| b <= 0) || config.max_lag_ns < 0 {
         return Err(BlurError::Config("the frame budget must be positive and the lag limit not negative"));

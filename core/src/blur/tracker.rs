@@ -64,7 +64,7 @@ impl FaceTracker {
         for (detection, _) in detections.iter().zip(&unmatched).filter(|(_, &new)| new) {
             self.tracks.push(Track {
                 id: self.next_id,
-                region: *detection,
+                region: with_slack(detection),
                 velocity: (0.0, 0.0),
                 frames_since_seen: 0,
                 detections: 1,
@@ -122,6 +122,9 @@ impl FaceTracker {
 }
 
 /// Moves `track` onto `detection`, updating its velocity and limiting shrink.
+/// A face that barely moved and still lies inside the track's region keeps
+/// that region: detector jitter does not redraw the blur (no flicker). The
+/// region is the detection plus a little slack, so jitter stays inside it.
 fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     // The track was advanced by its velocity already: undo that to measure
     // the motion since the last frame it was seen on, per frame.
@@ -130,15 +133,39 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     let previous = (centre(&track.region).0 - vx * frames, centre(&track.region).1 - vy * frames);
     let now = centre(detection);
     let measured = ((now.0 - previous.0) / frames, (now.1 - previous.1) / frames);
-    // The first motion measured is the whole estimate; later ones are blended.
-    let a = if track.detections == 1 { 1.0 } else { config.velocity_smoothing.clamp(0.0, 1.0) };
-    track.velocity = (a * measured.0 + (1.0 - a) * vx, a * measured.1 + (1.0 - a) * vy);
-    let keep = 1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0);
-    let width = detection.width.max(track.region.width * keep);
-    let height = detection.height.max(track.region.height * keep);
-    track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: detection.score };
     track.frames_since_seen = 0;
     track.detections += 1;
+    let still = measured.0.hypot(measured.1) < STILL_SHARE_PER_FRAME * detection.width.max(detection.height);
+    if still && holds(&track.region, detection) {
+        track.velocity = (0.0, 0.0);
+        return;
+    }
+    // The first motion measured is the whole estimate; later ones are blended.
+    let a = if track.detections == 2 { 1.0 } else { config.velocity_smoothing.clamp(0.0, 1.0) };
+    track.velocity = (a * measured.0 + (1.0 - a) * vx, a * measured.1 + (1.0 - a) * vy);
+    let keep = 1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0);
+    let width = (detection.width * (1.0 + 2.0 * SLACK)).max(track.region.width * keep);
+    let height = (detection.height * (1.0 + 2.0 * SLACK)).max(track.region.height * keep);
+    track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: detection.score };
+}
+
+fn with_slack(b: &FaceBox) -> FaceBox {
+    let (dx, dy) = (b.width * SLACK, b.height * SLACK);
+    FaceBox { x: b.x - dx, y: b.y - dy, width: b.width + 2.0 * dx, height: b.height + 2.0 * dy, score: b.score }
+}
+
+/// Motion per frame, as a share of the face's size, below which a face counts as standing still.
+const STILL_SHARE_PER_FRAME: f32 = 0.05;
+/// Slack around a detection in a track's region, per side, as a share of its size.
+const SLACK: f32 = 0.08;
+
+/// `region` contains `detection` and is at most a third larger each way.
+fn holds(region: &FaceBox, detection: &FaceBox) -> bool {
+    let inside = detection.x >= region.x
+        && detection.y >= region.y
+        && detection.x + detection.width <= region.x + region.width
+        && detection.y + detection.height <= region.y + region.height;
+    inside && region.width <= detection.width * 1.33 && region.height <= detection.height * 1.33
 }
 
 fn centre(b: &FaceBox) -> (f32, f32) {
@@ -163,8 +190,9 @@ mod tests {
             assert_eq!(tracks.len(), 1, "frame {frame}: {tracks:?}");
             assert_eq!(tracks[0].id, 0);
             if frame >= 3 {
+                // The region carries 8 % slack per side: 0.74 is a perfect prediction.
                 let iou = tracks[0].region.iou(&truth);
-                assert!(iou > 0.8, "frame {frame}: prediction IoU {iou} ({:?} vs {truth:?})", tracks[0].region);
+                assert!(iou > 0.65, "frame {frame}: prediction IoU {iou} ({:?} vs {truth:?})", tracks[0].region);
             }
         }
     }
@@ -184,8 +212,9 @@ mod tests {
     fn boxes_shrink_slowly_so_the_blur_does_not_flicker() {
         let mut tracker = FaceTracker::new(TrackerConfig::default());
         tracker.observe(&[face(100.0, 100.0, 100.0)]);
-        let tracks = tracker.observe(&[face(125.0, 125.0, 50.0)]);
-        assert!((tracks[0].region.width - 90.0).abs() < 1e-3, "{:?}", tracks[0].region);
+        let tracks = tracker.observe(&[face(120.0, 120.0, 60.0)]);
+        // 116 px with slack, less 10 %.
+        assert!((tracks[0].region.width - 104.4).abs() < 1e-3, "{:?}", tracks[0].region);
         // Centred on the new detection.
         assert!((tracks[0].region.x + tracks[0].region.width / 2.0 - 150.0).abs() < 1e-3);
     }
@@ -195,10 +224,11 @@ mod tests {
         let mut tracker = FaceTracker::new(TrackerConfig::default());
         tracker.observe(&[face(0.0, 0.0, 50.0), face(300.0, 0.0, 50.0)]);
         let tracks = tracker.observe(&[face(305.0, 0.0, 50.0), face(5.0, 0.0, 50.0), face(600.0, 300.0, 40.0)]);
-        let by_id = |id: u64| tracks.iter().find(|t| t.id == id).map(|t| t.region.x);
+        let by_id = |id: u64| tracks.iter().find(|t| t.id == id).map(|t| t.region.x + t.region.width / 2.0);
         assert_eq!(tracks.len(), 3);
-        assert!((by_id(0).unwrap() - 5.0).abs() < 1e-3);
-        assert!((by_id(1).unwrap() - 305.0).abs() < 1e-3);
-        assert!((by_id(2).unwrap() - 600.0).abs() < 1e-3);
+        // Centres.
+        assert!((by_id(0).unwrap() - 30.0).abs() < 1e-3);
+        assert!((by_id(1).unwrap() - 330.0).abs() < 1e-3);
+        assert!((by_id(2).unwrap() - 620.0).abs() < 1e-3);
     }
 }
