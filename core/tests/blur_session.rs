@@ -5,18 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use egocap_core::blur::detector::{DetectError, FaceBox, FaceDetector};
 use egocap_core::blur::monitor::FailClosedAlarm;
 use egocap_core::blur::stage::{BlurConfig, BudgetClock, FailClosedMode};
+use egocap_core::encoder::{EncodedFrame, EncoderError, OpenH264Encoder, VideoEncoder};
 use egocap_core::frame::I420Image;
 use egocap_core::segment::BlurSummary;
 use egocap_core::session::{
-    DropReason, EncoderChoice, FaceBlur, FailClosedListener, PauseReason, RecordingSession, SessionSummary,
-    StartOptions,
+    encoder_settings, DropReason, EncoderChoice, FaceBlur, FailClosedListener, PauseReason, RecordingSession,
+    SessionSummary, StartOptions,
 };
 
 mod support;
@@ -85,6 +86,16 @@ struct Run {
 }
 
 fn record(frames: u32, failing: &[u32], cost_ns: fn(u32) -> i64, mode: FailClosedMode) -> Run {
+    record_with(frames, failing, cost_ns, mode, EncoderChoice::OpenH264)
+}
+
+fn record_with(
+    frames: u32,
+    failing: &[u32],
+    cost_ns: fn(u32) -> i64,
+    mode: FailClosedMode,
+    encoder: EncoderChoice,
+) -> Run {
     let clock = Arc::new(FakeClock::default());
     let detector = Scripted { failing: failing.iter().copied().collect(), cost_ns, clock: clock.clone() };
     let alarms = Arc::new(Alarms::default());
@@ -96,9 +107,7 @@ fn record(frames: u32, failing: &[u32], cost_ns: fn(u32) -> i64, mode: FailClose
         listener: Some(alarms.clone()),
     };
     let options = StartOptions { face_blur: Some(blur), ..StartOptions::default() };
-    let session =
-        RecordingSession::start_with(config(), EncoderChoice::OpenH264, Box::new(MemorySink::default()), options)
-            .unwrap();
+    let session = RecordingSession::start_with(config(), encoder, Box::new(MemorySink::default()), options).unwrap();
     for i in 0..frames {
         push_image(&session, &frame(i), i64::from(i) * F).unwrap();
     }
@@ -124,6 +133,39 @@ fn each_segment_reports_the_model_the_faces_and_the_frames_blurred() {
     assert_eq!((blur[0].faces_found, blur[1].faces_found), (1, 0));
     assert_eq!(run.summary.frames_encoded, 60);
     assert!(run.alarms.is_empty());
+}
+
+/// A host encoder that hands access units back two frames late, as
+/// hardware encoders do.
+struct Late {
+    inner: OpenH264Encoder,
+    held: VecDeque<EncodedFrame>,
+}
+
+impl VideoEncoder for Late {
+    fn name(&self) -> String {
+        "late".into()
+    }
+    fn encode(&mut self, image: &I420Image, pts_ns: i64, force: bool) -> Result<Vec<EncodedFrame>, EncoderError> {
+        self.held.extend(self.inner.encode(image, pts_ns, force)?);
+        let ready = self.held.len().saturating_sub(2);
+        Ok(self.held.drain(..ready).collect())
+    }
+    fn flush(&mut self) -> Result<Vec<EncodedFrame>, EncoderError> {
+        self.held.extend(self.inner.flush()?);
+        Ok(self.held.drain(..).collect())
+    }
+}
+
+#[test]
+fn frames_count_in_the_segment_that_holds_them_when_the_encoder_returns_them_late() {
+    let inner = OpenH264Encoder::new(encoder_settings(&config())).unwrap();
+    let late = EncoderChoice::Host(Box::new(Late { inner, held: VecDeque::new() }));
+    let run = record_with(75, &[], |_| 5_000_000, FailClosedMode::BlurWhole, late);
+    assert!(run.summary.segments.len() >= 2);
+    for (report, segment) in blur_of(&run.summary).iter().zip(&run.summary.segments) {
+        assert_eq!(report.frames_blurred, segment.frame_count, "segment {}: {report:?}", segment.sequence);
+    }
 }
 
 #[test]

@@ -204,6 +204,11 @@ impl<T> BlurStage<T> {
         self.interval
     }
 
+    /// The most frames that can wait for a detection.
+    pub fn max_buffered(&self) -> usize {
+        self.config.max_detection_interval as usize
+    }
+
     /// Frames waiting for the next detection.
     pub fn buffered(&self) -> usize {
         self.buffer.len()

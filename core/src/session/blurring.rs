@@ -4,13 +4,12 @@
 //! detection and encoding use a core each.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{Command, Shared};
+use super::Command;
 use crate::blur::detector::FaceDetector;
 use crate::blur::monitor::{FailClosedAlarm, FailClosedMonitor};
 use crate::blur::stage::{BlurConfig, BlurStage, BudgetClock, ReleasedFrame, SystemBudgetClock};
@@ -60,7 +59,6 @@ pub(super) struct BlurThread {
     pub listener: Option<Arc<dyn FailClosedListener>>,
     pub input: Receiver<Command>,
     pub output: Sender<Command>,
-    pub shared: Arc<Shared>,
 }
 
 impl BlurThread {
@@ -74,14 +72,11 @@ impl BlurThread {
 
     fn run(mut self) {
         let output = self.output.clone();
-        let shared = self.shared.clone();
         if catch_unwind(AssertUnwindSafe(|| self.forward_until_stop())).is_err() {
             // Frames still in the stage are lost, never passed on unblurred.
             log::error!("face blurring failed: the blur thread panicked");
-            if let Ok(mut slot) = shared.failure.lock() {
-                slot.get_or_insert_with(|| "face blurring failed: internal error".into());
-            }
-            let _ = output.send(Command::Stop);
+            // The worker ends the session as failed (segments so far are kept).
+            let _ = output.send(Command::Failed("face blurring failed: internal error".into()));
         }
     }
 
@@ -90,8 +85,9 @@ impl BlurThread {
         // worker then sees its channel close.
         while let Ok(command) = self.input.recv() {
             let forwarded = match command {
+                // The worker counts the frame off the queue: a frame waiting
+                // here or in the channel to it still counts toward the bound.
                 Command::Frame { image, timestamp_ns, arrival_ns, .. } => {
-                    self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
                     let released = self.stage.push(image, timestamp_ns, arrival_ns);
                     self.forward(released)
                 }

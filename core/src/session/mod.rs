@@ -180,6 +180,8 @@ enum Command {
         timestamp_ns: i64,
         mark: blurring::BlurMark,
     },
+    /// The blur thread failed; the worker ends the session with this reason.
+    Failed(String),
     Imu {
         samples: Vec<ImuSample>,
         arrival_ns: i64,
@@ -222,6 +224,8 @@ pub struct RecordingSession {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<SessionSummary>>>,
     blur_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Frames that may be pushed and not yet taken by the worker.
+    queue_limit: usize,
 }
 
 /// How [`RecordingSession::start_with`] starts a session beyond its config.
@@ -308,13 +312,13 @@ impl RecordingSession {
                     listener: blur.listener,
                     input: receiver,
                     output,
-                    shared: shared.clone(),
                 };
                 let model = thread.model();
                 (Some(thread), worker_input, Some(model))
             }
         };
-        let owns_push_queue = blur_thread.is_none();
+        // Frames in the blur stage's look-ahead count toward the queue bound.
+        let queue_limit = config.queue_frames + blur_thread.as_ref().map_or(0, |t| t.stage.max_buffered());
         let worker = worker::spawn(worker::WorkerSetup {
             config: config.clone(),
             session_id: session_id.clone(),
@@ -323,7 +327,6 @@ impl RecordingSession {
             encoder,
             sink,
             receiver,
-            owns_push_queue,
             blur_model,
             shared: shared.clone(),
         })
@@ -346,6 +349,7 @@ impl RecordingSession {
             shared,
             worker: Mutex::new(Some(worker)),
             blur_thread: Mutex::new(blur_thread),
+            queue_limit,
         })
     }
 
@@ -374,7 +378,7 @@ impl RecordingSession {
             self.record_push_side_drop(frame.timestamp_ns, DropReason::Paused);
             return Ok(PushOutcome::DroppedPaused);
         }
-        while self.shared.frames_queued.load(Ordering::Acquire) >= self.config.queue_frames {
+        while self.shared.frames_queued.load(Ordering::Acquire) >= self.queue_limit {
             if !wait {
                 self.shared.frames_dropped_queue_full.fetch_add(1, Ordering::Relaxed);
                 self.record_push_side_drop(frame.timestamp_ns, DropReason::QueueFull);

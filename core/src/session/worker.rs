@@ -56,8 +56,6 @@ pub(super) struct WorkerSetup {
     pub encoder: Box<dyn VideoEncoder>,
     pub sink: Box<dyn SegmentSink>,
     pub receiver: Receiver<Command>,
-    /// The worker takes frames off the push queue (no blur thread in front).
-    pub owns_push_queue: bool,
     pub blur_model: Option<BlurModel>,
     pub shared: Arc<Shared>,
 }
@@ -105,8 +103,10 @@ struct Worker {
     encoder: Box<dyn VideoEncoder>,
     sink: Box<dyn SegmentSink>,
     receiver: Receiver<Command>,
-    owns_push_queue: bool,
     shared: Arc<Shared>,
+    /// What the blur stage did to each frame handed to the encoder, by
+    /// timestamp, until the encoder returns it (an encoder may hold frames).
+    blur_marks: std::collections::VecDeque<(i64, BlurMark)>,
     context: SegmentContext,
     frame_aligner: StreamAligner,
     imu_aligner: Option<StreamAligner>,
@@ -159,7 +159,7 @@ impl Worker {
             encoder: setup.encoder,
             sink: setup.sink,
             receiver: setup.receiver,
-            owns_push_queue: setup.owns_push_queue,
+            blur_marks: std::collections::VecDeque::new(),
             shared: setup.shared,
             context,
             frame_aligner,
@@ -185,16 +185,11 @@ impl Worker {
         while let Ok(command) = self.receiver.recv() {
             match command {
                 Command::Frame { image, timestamp_ns, arrival_ns, blur } => {
-                    if self.owns_push_queue {
-                        self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
-                    }
-                    self.on_frame(&image, timestamp_ns, arrival_ns)?;
-                    // After encoding, so a frame that opened a segment counts there.
-                    if let Some(mark) = blur {
-                        self.count_blur(mark);
-                    }
+                    self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
+                    self.on_frame(&image, timestamp_ns, arrival_ns, blur)?;
                 }
                 Command::FailedClosedDrop { timestamp_ns, mark } => {
+                    self.shared.frames_queued.fetch_sub(1, Ordering::AcqRel);
                     self.collect_queue_drops();
                     self.count_blur(mark);
                     self.stats().blur.frames_dropped += 1;
@@ -207,12 +202,19 @@ impl Worker {
                     self.paused = false;
                 }
                 Command::Stop => break,
+                Command::Failed(reason) => return Err(CaptureError::PipelineFailed(reason)),
             }
         }
         self.finish()
     }
 
-    fn on_frame(&mut self, image: &I420Image, timestamp_ns: i64, arrival_ns: i64) -> Result<(), CaptureError> {
+    fn on_frame(
+        &mut self,
+        image: &I420Image,
+        timestamp_ns: i64,
+        arrival_ns: i64,
+        blur: Option<BlurMark>,
+    ) -> Result<(), CaptureError> {
         self.collect_queue_drops();
         if self.paused {
             self.drop_frame(timestamp_ns, DropReason::Paused);
@@ -244,6 +246,9 @@ impl Worker {
             }
         }
         let force = self.keyframe_needed || self.segmenter.wants_keyframe(t);
+        if let Some(mark) = blur {
+            self.blur_marks.push_back((t, mark));
+        }
         let encoded = self.encoder.encode(image, t, force)?;
         self.keyframe_needed = false;
         self.last_frame_ns = Some(t);
@@ -253,8 +258,15 @@ impl Worker {
 
     fn push_encoded(&mut self, encoded: Vec<EncodedFrame>) -> Result<(), CaptureError> {
         for frame in encoded {
+            let pts = frame.pts_ns;
             self.segmenter.push_video(frame)?;
             self.shared.frames_encoded.fetch_add(1, Ordering::Relaxed);
+            // Counted in the segment that took the frame.
+            if let Some(index) = self.blur_marks.iter().position(|(t, _)| *t == pts) {
+                if let Some((_, mark)) = self.blur_marks.remove(index) {
+                    self.count_blur(mark);
+                }
+            }
             // Only the first frame of a segment opens it: read the clocks and
             // hand over the carried counts then, not on every frame.
             if self.segmenter.open_stats().is_some_and(|stats| stats.start_clock.is_none()) {
@@ -272,8 +284,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Counted toward the segment the frame is about to join (or the next
-    /// one, when none is open yet).
+    /// Counts toward the open segment (or the next one, when none is open).
     fn count_blur(&mut self, mark: BlurMark) {
         let counts = &mut self.stats().blur;
         counts.faces_found += u64::from(mark.new_faces);
