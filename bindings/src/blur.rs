@@ -77,12 +77,17 @@ impl FaceBlurConfig {
     /// Loads the model for frames of `format` and sets up blurring with
     /// the failed-closed alarm going to `events`. A missing or unusable
     /// model is `FaceModelInvalid`; call before anything is written.
+    /// `pinned_only`: refuse any model but the pinned one (sealed recordings).
     pub(crate) fn load(
         self,
         format: &FrameFormat,
         events: Option<Arc<dyn EventSink>>,
+        pinned_only: bool,
     ) -> Result<FaceBlur, EgocapError> {
-        let detector = self.load_detector(format)?;
+        let mut detector = self.load_detector(format)?;
+        if pinned_only {
+            detector = detector.require_pinned()?;
+        }
         Ok(self.with_detector(Box::new(detector), events))
     }
 

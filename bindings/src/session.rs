@@ -65,7 +65,7 @@ impl RecordingSession {
         guarded(|| {
             let config: core::SessionConfig = config.into();
             let setup = sealing.into_setup(config.frame_clock)?;
-            let face_blur = face_blur.load(&config.frame_format, events.clone())?;
+            let face_blur = face_blur.load(&config.frame_format, events.clone(), true)?;
             // Bad settings must fail before the sink writes the identity records.
             core::validate(&config)?;
             core::validate_blur(&face_blur)?;
@@ -92,7 +92,7 @@ impl RecordingSession {
     ) -> Result<Arc<Self>, EgocapError> {
         guarded(|| {
             let config: core::SessionConfig = config.into();
-            let face_blur = face_blur.map(|blur| blur.load(&config.frame_format, events.clone())).transpose()?;
+            let face_blur = face_blur.map(|blur| blur.load(&config.frame_format, events.clone(), false)).transpose()?;
             core::validate(&config)?;
             if let Some(blur) = &face_blur {
                 core::validate_blur(blur)?;

@@ -82,13 +82,14 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
     if args.pipeline {
         return pipeline(args, &items, format, fps, Box::new(detector));
     }
-    let mut config = BlurConfig { frame_budget_ns: Some((1e9 / fps) as i64), ..BlurConfig::default() };
+    // No lag limit: a frame failed closed for being slow skips detection,
+    // which would flatter the frame rate (the file waits for us anyway).
+    let mut config =
+        BlurConfig { frame_budget_ns: Some((1e9 / fps) as i64), max_lag_ns: i64::MAX, ..BlurConfig::default() };
     if let Some(k) = args.cadence {
-        // A budget nothing fits in: the interval stays at its maximum, K;
-        // and no lag limit, so no frame fails closed for being slow.
+        // A budget nothing fits in: the interval stays at its maximum, K.
         config.max_detection_interval = k;
         config.frame_budget_ns = Some(1);
-        config.max_lag_ns = i64::MAX;
     }
     let mut stage = BlurStage::new(Box::new(detector), config, Arc::new(SystemBudgetClock::default()))?;
     let started = Instant::now();
@@ -186,7 +187,10 @@ fn pipeline(
     let out = std::env::temp_dir().join(format!("egocap-bench-blur-{}", std::process::id()));
     let session_id = egocap_core::session::new_session_id();
     let sink = PlaintextDirSink::create(&out, &session_id)?;
-    let options = StartOptions { session_id, face_blur: Some(FaceBlur::new(detector)), ..StartOptions::default() };
+    let mut blur = FaceBlur::new(detector);
+    // As `record` does for files: the source waits, so nothing fails closed for time.
+    blur.config.max_lag_ns = i64::MAX;
+    let options = StartOptions { session_id, face_blur: Some(blur), ..StartOptions::default() };
     let session = RecordingSession::start_with(config, EncoderChoice::OpenH264, Box::new(sink), options)?;
     let frame_ns = (1e9 / fps) as i64;
     let started = Instant::now();

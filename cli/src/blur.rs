@@ -70,12 +70,17 @@ pub fn load_detector(
 /// source cannot wait (a camera); a file or generator waits for the
 /// pipeline instead, so falling behind the frame budget there is no reason
 /// to fail frames closed (a detector error still is).
-pub fn face_blur(args: &BlurArgs, format: FrameFormat, live: bool) -> Result<Option<FaceBlur>> {
+/// `sealed`: only the pinned model is accepted.
+pub fn face_blur(args: &BlurArgs, format: FrameFormat, live: bool, sealed: bool) -> Result<Option<FaceBlur>> {
     if args.no_blur {
         eprintln!("egocap: WARNING: --no-blur records faces unblurred");
         return Ok(None);
     }
-    let mut blur = FaceBlur::new(Box::new(load_detector(args, format, None, None)?));
+    let mut detector = load_detector(args, format, None, None)?;
+    if sealed {
+        detector = detector.require_pinned()?;
+    }
+    let mut blur = FaceBlur::new(Box::new(detector));
     blur.config.fail_closed = match args.fail_closed {
         FailClosedArg::BlurWhole => FailClosedMode::BlurWhole,
         FailClosedArg::Drop => FailClosedMode::Drop,

