@@ -250,3 +250,41 @@ impl FaceDetector for NoFaces {
         MODEL_SHA256
     }
 }
+
+/// An app that stops the recording when the alarm comes (natural: the phone
+/// is overheating) must not hang the session.
+#[test]
+fn stopping_the_session_from_the_alarm_handler_does_not_hang() {
+    struct StopOnAlarm(Mutex<Option<Arc<RecordingSession>>>);
+    impl FailClosedListener for StopOnAlarm {
+        fn failed_closed_share_exceeded(&self, _alarm: FailClosedAlarm) {
+            if let Some(session) = self.0.lock().unwrap().take() {
+                // The worker's summary is what a later stop() would return; here it is only logged.
+                let _ = session.stop();
+            }
+        }
+    }
+    let clock = Arc::new(FakeClock::default());
+    // Every detection fails: every frame fails closed, the alarm comes after 30 frames.
+    let detector = Scripted { failing: (0..1000).collect(), cost_ns: |_| 5_000_000, clock: clock.clone() };
+    let listener = Arc::new(StopOnAlarm(Mutex::new(None)));
+    let blur = FaceBlur {
+        detector: Box::new(detector),
+        clock,
+        listener: Some(listener.clone()),
+        ..FaceBlur::new(Box::new(NoFaces))
+    };
+    let options = StartOptions { face_blur: Some(blur), ..StartOptions::default() };
+    let session = Arc::new(
+        RecordingSession::start_with(config(), EncoderChoice::OpenH264, Box::new(MemorySink::default()), options)
+            .unwrap(),
+    );
+    *listener.0.lock().unwrap() = Some(session.clone());
+    let mut pushed = 0;
+    while pushed < 1000 && push_image(&session, &frame(pushed), i64::from(pushed) * F).is_ok() {
+        pushed += 1;
+    }
+    assert!(pushed < 1000, "the handler's stop() never took effect");
+    // Stopped by the handler: a second stop says so instead of hanging.
+    assert!(session.stop().is_err());
+}

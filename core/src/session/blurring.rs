@@ -40,7 +40,8 @@ impl FaceBlur {
 }
 
 /// Hears when too many frames fail closed (see [`FailClosedMonitor`]).
-/// Called on the blur thread: return quickly.
+/// Called on a thread of its own, so a slow handler, or one that stops the
+/// session, never holds frames back.
 pub trait FailClosedListener: Send + Sync {
     fn failed_closed_share_exceeded(&self, alarm: FailClosedAlarm);
 }
@@ -56,9 +57,25 @@ pub(super) struct BlurMark {
 pub(super) struct BlurThread {
     pub stage: BlurStage<i64>,
     pub monitor: FailClosedMonitor,
-    pub listener: Option<Arc<dyn FailClosedListener>>,
+    pub alarms: Option<Sender<FailClosedAlarm>>,
     pub input: Receiver<Command>,
     pub output: Sender<Command>,
+}
+
+/// Starts the thread that tells `listener` of alarms; returns where to send
+/// them and the thread, which ends when the sender is dropped.
+pub(super) fn spawn_notifier(
+    listener: Arc<dyn FailClosedListener>,
+) -> std::io::Result<(Sender<FailClosedAlarm>, JoinHandle<()>)> {
+    let (sender, receiver) = crossbeam_channel::unbounded::<FailClosedAlarm>();
+    let thread = std::thread::Builder::new().name("egocap-blur-alarm".into()).spawn(move || {
+        for alarm in receiver {
+            if catch_unwind(AssertUnwindSafe(|| listener.failed_closed_share_exceeded(alarm))).is_err() {
+                log::warn!("the failed-closed alarm handler panicked");
+            }
+        }
+    })?;
+    Ok((sender, thread))
 }
 
 impl BlurThread {
@@ -122,8 +139,9 @@ impl BlurThread {
                     alarm.failed_closed_frames,
                     alarm.window_frames
                 );
-                if let Some(listener) = &self.listener {
-                    listener.failed_closed_share_exceeded(alarm);
+                if let Some(alarms) = &self.alarms {
+                    // The notifier thread ends only with this sender.
+                    let _ = alarms.send(alarm);
                 }
             }
             let mark =

@@ -224,6 +224,7 @@ pub struct RecordingSession {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<SessionSummary>>>,
     blur_thread: Mutex<Option<JoinHandle<()>>>,
+    alarm_thread: Mutex<Option<JoinHandle<()>>>,
     /// Frames that may be pushed and not yet taken by the worker.
     queue_limit: usize,
 }
@@ -294,6 +295,7 @@ impl RecordingSession {
         });
         // Room for the frames plus IMU batches and control messages.
         let (commands, receiver) = crossbeam_channel::bounded(config.queue_frames + 1024);
+        let mut alarm_thread = None;
         let (blur_thread, receiver, blur_model) = match face_blur {
             None => (None, receiver, None),
             Some(blur) => {
@@ -309,7 +311,16 @@ impl RecordingSession {
                 let thread = blurring::BlurThread {
                     stage,
                     monitor: FailClosedMonitor::new(blur.alarm_share, config.nominal_fps),
-                    listener: blur.listener,
+                    alarms: match blur.listener {
+                        None => None,
+                        Some(listener) => {
+                            let (sender, thread) = blurring::spawn_notifier(listener).map_err(|e| {
+                                CaptureError::PipelineFailed(format!("cannot start the alarm thread: {e}"))
+                            })?;
+                            alarm_thread = Some(thread);
+                            Some(sender)
+                        }
+                    },
                     input: receiver,
                     output,
                 };
@@ -349,6 +360,7 @@ impl RecordingSession {
             shared,
             worker: Mutex::new(Some(worker)),
             blur_thread: Mutex::new(blur_thread),
+            alarm_thread: Mutex::new(alarm_thread),
             queue_limit,
         })
     }
@@ -469,6 +481,13 @@ impl RecordingSession {
         // The blur thread forwarded Stop before the worker could end.
         if let Some(blur) = self.blur_thread.lock().ok().and_then(|mut slot| slot.take()) {
             let _ = blur.join();
+        }
+        // Alarms raised before the end are delivered before stop returns;
+        // unless the alarm handler itself called stop (it would wait on itself).
+        if let Some(alarms) = self.alarm_thread.lock().ok().and_then(|mut slot| slot.take()) {
+            if alarms.thread().id() != std::thread::current().id() {
+                let _ = alarms.join();
+            }
         }
         match &summary.failure {
             Some(reason) => Err(CaptureError::PipelineFailed(reason.clone())),
