@@ -161,49 +161,32 @@ fn a_sealed_recording_of_a_face_holds_it_blurred_and_says_so() {
 }
 
 #[test]
-fn a_missing_face_model_stops_record_before_anything_is_written() {
+fn a_missing_or_corrupt_face_model_stops_record_before_anything_is_written() {
     let root = tempfile::tempdir().unwrap();
     let (keys, consent) = keys_and_consent(root.path()).unwrap();
     let out = root.path().join("out");
-    let output = egocap_command()
-        .unwrap()
-        .args(["record", "--duration", "1s", "--quiet", "--face-model"])
-        .arg(root.path().join("nowhere.onnx"))
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--consent")
-        .arg(&consent)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("face model not found"), "{stderr}");
-    assert!(!out.exists() || fs::read_dir(&out).unwrap().next().is_none(), "something was written");
-
-    // A corrupt model is refused the same way.
+    let record = |model: &Path| {
+        let output = egocap_command()
+            .unwrap()
+            .args(["record", "--duration", "1s", "--quiet", "--face-model"])
+            .arg(model)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--consent")
+            .arg(&consent)
+            .arg("--out")
+            .arg(&out)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        assert!(!out.exists() || fs::read_dir(&out).unwrap().next().is_none(), "something was written");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let missing = record(&root.path().join("nowhere.onnx"));
+    assert!(missing.contains("face model not found"), "{missing}");
     let corrupt = root.path().join("corrupt.onnx");
     fs::write(&corrupt, b"not an ONNX model at all").unwrap();
-    let output = egocap_command()
-        .unwrap()
-        .args(["record", "--duration", "1s", "--quiet", "--face-model"])
-        .arg(&corrupt)
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--consent")
-        .arg(&consent)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("not a usable ONNX"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(!out.exists() || fs::read_dir(&out).unwrap().next().is_none(), "something was written");
+    let refused = record(&corrupt);
+    assert!(refused.contains("not a usable ONNX"), "{refused}");
 }
