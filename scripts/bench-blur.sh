@@ -43,11 +43,23 @@ for clip in "${clips[@]}"; do
         taskset -c 0 python3 scripts/blur-eval/run_deface.py "$in" \
             "$out/$clip.$variant.masks.json" "$out/$clip.$variant.blurred.y4m" "${scale[@]}"
     done
-    taskset -c 0 "$bin" bench blur --clip "$in" \
-        --masks "$out/$clip.egocap.masks.json" --blurred "$out/$clip.egocap.blurred.y4m" "$@"
+    # The clips are BT.601 (manifest.json); the Y4M reader would guess BT.709 at 720p.
+    # `egocap`: the cadence the time budget chooses; `egocap-kK`: detection on every K-th frame.
+    for variant in egocap egocap-k1 egocap-k2 egocap-k4; do
+        cadence=()
+        [ "$variant" != egocap ] && cadence=(--cadence "${variant#egocap-k}")
+        taskset -c 0 "$bin" bench blur --clip "$in" --matrix bt601 "${cadence[@]}" \
+            --masks "$out/$clip.$variant.masks.json" --blurred "$out/$clip.$variant.blurred.y4m" "$@"
+    done
+done
+
+# The whole recording pipeline with blurring (capture -> blur -> encode ->
+# segment -> write) on the astronaut clip, looped: one core, then two.
+for cores in 0 0,1; do
+    taskset -c "$cores" "$bin" bench blur --pipeline --frames 600 --clip "$out/astronaut_pan.y4m" --matrix bt601 "$@"
 done
 
 second=()
 [ "${SECOND_DETECTOR:-1}" = 0 ] && second=(--no-second-detector)
-python3 scripts/blur-eval/report.py "$out" --tools egocap deface deface-640x360 \
+python3 scripts/blur-eval/report.py "$out" --tools egocap egocap-k1 egocap-k2 egocap-k4 deface deface-640x360 \
     --json "$out/report.json" "${second[@]}"
