@@ -217,17 +217,9 @@ impl<T> BlurStage<T> {
     /// Takes a frame; returns the frames now released (possibly none, while
     /// they wait for the next detection).
     pub fn push(&mut self, image: I420Image, timestamp_ns: i64, tag: T) -> Vec<ReleasedFrame<T>> {
-        let started = self.clock.now_ns();
         self.buffer.push_back(Pending { image, timestamp_ns, tag });
-        let (released, detect_ns) = if self.behind {
-            (self.fail_closed_all(FailCause::OverBudget), 0)
-        } else if self.buffer.len() >= self.interval as usize {
-            self.detect_and_release()
-        } else {
-            (Vec::new(), 0)
-        };
-        self.account(started, detect_ns);
-        released
+        let due = self.buffer.len() >= self.interval as usize;
+        self.release(due)
     }
 
     /// Releases every waiting frame: the newest is detected on, so the
@@ -236,9 +228,20 @@ impl<T> BlurStage<T> {
         if self.buffer.is_empty() {
             return Vec::new();
         }
+        self.release(true)
+    }
+
+    /// Fails the buffer closed while behind, else detects and releases it
+    /// when `detect`; then accounts for the time spent.
+    fn release(&mut self, detect: bool) -> Vec<ReleasedFrame<T>> {
         let started = self.clock.now_ns();
-        let (released, detect_ns) =
-            if self.behind { (self.fail_closed_all(FailCause::OverBudget), 0) } else { self.detect_and_release() };
+        let (released, detect_ns) = if self.behind {
+            (self.fail_closed_all(FailCause::OverBudget), 0)
+        } else if detect {
+            self.detect_and_release()
+        } else {
+            (Vec::new(), 0)
+        };
         self.account(started, detect_ns);
         released
     }
@@ -307,7 +310,7 @@ impl<T> BlurStage<T> {
         for (index, pending) in self.buffer.drain(..).enumerate() {
             let step = index + 1; // frames since the previous detection
             let mut boxes: Vec<FaceBox> = if step == span {
-                let followed = |t: &Track| before.iter().any(|b| b.id == t.id && b.frames_since_seen == 0);
+                let followed = |t: &Track| seen_at(&before, t.id).is_some();
                 let margin = |t: &Track| if followed(t) { stray(&self.config, span) } else { 0.0 };
                 after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
@@ -375,8 +378,8 @@ fn in_between(
 ) -> Vec<FaceBox> {
     let mut boxes = Vec::new();
     for track in coasted {
-        let seen_again = after.iter().find(|a| a.id == track.id && a.frames_since_seen == 0);
-        let start = before.iter().find(|b| b.id == track.id && b.frames_since_seen == 0);
+        let seen_again = seen_at(after, track.id);
+        let start = seen_at(before, track.id);
         match (seen_again, start) {
             // Seen at both detections: between the two places, with room
             // for straying from the straight line.
@@ -393,8 +396,7 @@ fn in_between(
     // Found at the next detection for the first time, or matched to a track
     // that was only coasting: it may have been anywhere within reach of
     // there on the frames before.
-    let uncertain =
-        |t: &&Track| t.frames_since_seen == 0 && !before.iter().any(|b| b.id == t.id && b.frames_since_seen == 0);
+    let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
     for track in after.iter().filter(uncertain) {
         boxes.push(grown(&track.region, config.max_motion_px_per_frame * (span - step) as f32));
     }
@@ -407,6 +409,11 @@ fn in_between(
 /// face that stands still does not change size (no flicker).
 fn stray(config: &BlurConfig, span: usize) -> f32 {
     config.max_deviation_px_per_frame * (span / 2) as f32
+}
+
+/// The track `id` if the detector found it on that detection frame.
+fn seen_at(tracks: &[Track], id: u64) -> Option<&Track> {
+    tracks.iter().find(|t| t.id == id && t.frames_since_seen == 0)
 }
 
 /// `b` grown by `by` pixels on every side.
@@ -449,33 +456,29 @@ fn smooth_first(estimate: &mut Option<f64>, sample: f64) {
 impl BlurConfig {
     /// Refuses settings that could leak faces or stall the stage.
     pub fn validate(&self) -> Result<(), BlurError> {
-        check_config(self)
+        let positive = |v: f32| v.is_finite() && v >= 0.0;
+        if !(self.dilation.is_finite() && self.dilation >= 1.0) {
+            return Err(BlurError::Config("dilation must be at least 1"));
+        }
+        if !positive(self.margin_px)
+            || !positive(self.max_motion_px_per_frame)
+            || !positive(self.max_deviation_px_per_frame)
+        {
+            return Err(BlurError::Config("margin, motion reach and deviation must be finite and not negative"));
+        }
+        let tracker = &self.tracker;
+        let share = |v: f32| (0.0..=1.0).contains(&v);
+        if !share(tracker.match_iou) || !share(tracker.max_shrink_per_frame) || !share(tracker.velocity_smoothing) {
+            return Err(BlurError::Config("tracker IoU, shrink and smoothing must be within 0..=1"));
+        }
+        if self.frame_budget_ns.is_some_and(|b| b <= 0) || self.max_lag_ns < 0 {
+            return Err(BlurError::Config("the frame budget must be positive and the lag limit not negative"));
+        }
+        if !(1..=30).contains(&self.max_detection_interval) {
+            return Err(BlurError::Config("the detection interval must be within 1..=30 frames"));
+        }
+        Ok(())
     }
-}
-
-fn check_config(config: &BlurConfig) -> Result<(), BlurError> {
-    let positive = |v: f32| v.is_finite() && v >= 0.0;
-    if !(config.dilation.is_finite() && config.dilation >= 1.0) {
-        return Err(BlurError::Config("dilation must be at least 1"));
-    }
-    if !positive(config.margin_px)
-        || !positive(config.max_motion_px_per_frame)
-        || !positive(config.max_deviation_px_per_frame)
-    {
-        return Err(BlurError::Config("margin, motion reach and deviation must be finite and not negative"));
-    }
-    let tracker = &config.tracker;
-    let share = |v: f32| (0.0..=1.0).contains(&v);
-    if !share(tracker.match_iou) || !share(tracker.max_shrink_per_frame) || !share(tracker.velocity_smoothing) {
-        return Err(BlurError::Config("tracker IoU, shrink and smoothing must be within 0..=1"));
-    }
-    if config.frame_budget_ns.is_some_and(|b| b <= 0) || config.max_lag_ns < 0 {
-        return Err(BlurError::Config("the frame budget must be positive and the lag limit not negative"));
-    }
-    if !(1..=30).contains(&config.max_detection_interval) {
-        return Err(BlurError::Config("the detection interval must be within 1..=30 frames"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
