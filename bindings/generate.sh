@@ -31,8 +31,14 @@ fi
 # the checksums the bindings verify at load) do not depend on the profile.
 # Then the library in the requested profile, without the generator feature,
 # so the library on disk is the one apps link.
-cargo build -p egocap-ffi --bin uniffi-bindgen --features "bindgen"
-cargo build -p egocap-ffi --lib --features "$features"
+# EGOCAP_FFI_PREBUILT=1: the caller (scripts/test.sh) has built the
+# generator and the debug library already, with these features, as part of
+# the workspace; building them here alone would resolve features differently
+# and compile the core a second time.
+if [ "${EGOCAP_FFI_PREBUILT:-}" != 1 ]; then
+    cargo build -p egocap-ffi --bin uniffi-bindgen --features "bindgen"
+    cargo build -p egocap-ffi --lib --features "$features"
+fi
 [ "$profile_dir" = release ] && cargo build -p egocap-ffi --lib --features "$features" "${profile_flag[@]}"
 
 lib="$target_dir/debug/libegocap_ffi.so"

