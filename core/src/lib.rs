@@ -17,4 +17,5 @@ pub mod segmenter;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod upload;
 pub mod verify;

@@ -1,0 +1,23 @@
+//! The upload queue: sealed files and their records leave the device in
+//! order (records first), resumably, a chunk at a time, to a tus 1.0
+//! server or a local inbox directory; nothing is deleted locally before the
+//! target holds all of it. The journal (SQLite, WAL) survives kills.
+
+pub mod inbox;
+pub mod journal;
+pub mod lane;
+pub mod queue;
+pub mod scan;
+pub mod schedule;
+pub mod target;
+pub mod transport;
+pub mod tus;
+
+pub use inbox::InboxTarget;
+pub use journal::{FileState, JournalError, QueuedFile, UploadJournal};
+pub use lane::Lane;
+pub use queue::{QueueConfig, QueueError, RunOutcome, UploadEvent, UploadListener, UploadQueue};
+pub use schedule::{Backoff, NetworkKind, NetworkPolicy, NetworkState, StopSignal};
+pub use target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+pub use transport::{HttpRequest, HttpResponse, Timeouts, Transport, TransportError, UreqTransport};
+pub use tus::{AuthError, AuthProvider, TusTarget};

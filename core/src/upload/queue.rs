@@ -1,0 +1,400 @@
+//! The upload queue: the journal, one target, and the loop that sends
+//! every pending file in lane order, a chunk at a time, recording each
+//! acknowledged offset before sending the next chunk.
+//!
+//! Resume: a file with a location asks the target for its offset first
+//! (tus HEAD) and continues from there, so an interruption re-sends at most
+//! the chunk that was in flight. Deletion: only after the target holds the
+//! full length and the retention period has passed, or by a purge.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use super::journal::{FileState, JournalError, QueuedFile, UploadJournal};
+use super::scan;
+use super::schedule::{Backoff, NetworkPolicy, NetworkState, StopSignal};
+use super::target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+
+/// How many times one pass re-creates an upload the target lost before
+/// giving the file a backoff instead.
+const MAX_RECREATES_PER_PASS: u32 = 3;
+
+#[derive(Debug, Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the settings are invalid: {0}")]
+    InvalidConfig(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Bytes per PATCH; at most this much is re-sent after an interruption.
+    pub chunk_size: usize,
+    pub backoff: Backoff,
+    /// How long a fully acknowledged file stays on the device.
+    pub retention: Duration,
+    pub policy: NetworkPolicy,
+    /// Average upload rate cap in bytes per second.
+    pub max_bytes_per_second: Option<u64>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            chunk_size: 4 << 20,
+            backoff: Backoff::default(),
+            retention: Duration::from_secs(24 * 3600),
+            policy: NetworkPolicy::default(),
+            max_bytes_per_second: None,
+        }
+    }
+}
+
+/// What the queue tells the app as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadEvent {
+    Progress {
+        name: String,
+        acknowledged: u64,
+        size: u64,
+    },
+    Completed {
+        name: String,
+    },
+    /// A transient failure; the file is retried after `retry_in_ms`.
+    Retrying {
+        name: String,
+        error: String,
+        retry_in_ms: u64,
+    },
+    Refused {
+        name: String,
+        error: String,
+    },
+    Missing {
+        name: String,
+    },
+    Deleted {
+        name: String,
+    },
+    /// Credentials were refused after a refresh: the queue paused.
+    Unauthorized,
+}
+
+pub trait UploadListener: Send + Sync {
+    fn on_upload_event(&self, event: UploadEvent);
+}
+
+/// Why `run_until_empty` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Nothing is left to send.
+    Empty,
+    Stopped,
+    /// Files wait for a network the policy allows them on.
+    WaitingForNetwork,
+    /// The target refused the credentials after a refresh.
+    Unauthorized,
+}
+
+pub struct UploadQueue {
+    journal: UploadJournal,
+    target: Box<dyn UploadTarget>,
+    config: QueueConfig,
+    network: NetworkState,
+    listener: Option<Arc<dyn UploadListener>>,
+}
+
+/// How one file's attempt ended.
+enum Attempt {
+    Done,
+    Stopped,
+    Failed(TargetError),
+    Vanished,
+}
+
+impl UploadQueue {
+    /// Opens the journal and reconciles it with the disk: pending files
+    /// that vanished are marked missing (and reported), nothing is deleted.
+    pub fn open(journal: &Path, target: Box<dyn UploadTarget>, config: QueueConfig) -> Result<Self, QueueError> {
+        if config.chunk_size == 0 {
+            return Err(QueueError::InvalidConfig("chunk_size must be positive".into()));
+        }
+        let queue = Self {
+            journal: UploadJournal::open(journal)?,
+            target,
+            config,
+            network: NetworkState::WIRED,
+            listener: None,
+        };
+        queue.mark_missing()?;
+        Ok(queue)
+    }
+
+    pub fn set_listener(&mut self, listener: Arc<dyn UploadListener>) {
+        self.listener = Some(listener);
+    }
+
+    pub fn set_network(&mut self, network: NetworkState) {
+        self.network = network;
+    }
+
+    /// Adopts every finished file of the sealed sessions under `root` that
+    /// the journal does not know yet; returns how many were added.
+    pub fn enqueue_sessions(&self, root: &Path) -> Result<usize, QueueError> {
+        let files = scan::finished_session_files(root)
+            .map_err(|source| QueueError::Read { path: root.display().to_string(), source })?;
+        let mut added = 0;
+        for file in files {
+            if !self.journal.contains(&file.path)? && self.journal.enqueue(&file)? {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Queues one file under `name` at the target; false if it was queued already.
+    pub fn enqueue_file(&self, path: &Path, name: &str) -> Result<bool, QueueError> {
+        let file = scan::single_file(path, name)
+            .map_err(|source| QueueError::Read { path: path.display().to_string(), source })?;
+        Ok(self.journal.enqueue(&file)?)
+    }
+
+    /// Every file the journal knows, in upload order.
+    pub fn status(&self) -> Result<Vec<QueuedFile>, QueueError> {
+        Ok(self.journal.files()?)
+    }
+
+    /// Makes every waiting or refused file due now.
+    pub fn retry_now(&self) -> Result<(), QueueError> {
+        Ok(self.journal.retry_all_now()?)
+    }
+
+    /// Sends until nothing is pending, the policy forbids the rest, the
+    /// credentials fail, or `stop` is set (checked between chunks; waits
+    /// for backoff wake at once on stop).
+    pub fn run_until_empty(&mut self, stop: &StopSignal) -> Result<RunOutcome, QueueError> {
+        let mut recreated = 0;
+        loop {
+            self.delete_expired()?;
+            if stop.is_stopped() {
+                return Ok(RunOutcome::Stopped);
+            }
+            let pending = self.journal.pending()?;
+            if pending.is_empty() {
+                return Ok(RunOutcome::Empty);
+            }
+            // Strict order: the first file the network allows goes next, so
+            // no medium overtakes the record that cites it.
+            let Some(file) = pending.into_iter().find(|f| self.config.policy.allows(self.network, f.lane)) else {
+                return Ok(RunOutcome::WaitingForNetwork);
+            };
+            let wait_ms = file.next_attempt_ms.saturating_sub(now_ms());
+            if wait_ms > 0 {
+                if stop.wait(Duration::from_millis(wait_ms)) {
+                    return Ok(RunOutcome::Stopped);
+                }
+                continue;
+            }
+            match self.send_file(&file, stop)? {
+                Attempt::Done => self.finish(&file)?,
+                Attempt::Stopped => return Ok(RunOutcome::Stopped),
+                Attempt::Vanished => {
+                    self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
+                    self.emit(UploadEvent::Missing { name: file.name.clone() });
+                }
+                Attempt::Failed(TargetError::Unauthorized) => {
+                    self.emit(UploadEvent::Unauthorized);
+                    return Ok(RunOutcome::Unauthorized);
+                }
+                Attempt::Failed(TargetError::Gone) if recreated < MAX_RECREATES_PER_PASS => {
+                    recreated += 1;
+                    log::info!("upload of {} expired at the target; creating it anew", file.name);
+                    self.journal.set_location(file.id, None, 0)?;
+                }
+                Attempt::Failed(TargetError::Refused(error)) => {
+                    log::warn!("the target refused {}: {error}", file.name);
+                    self.journal.set_state(file.id, FileState::Refused, Some(&error))?;
+                    self.emit(UploadEvent::Refused { name: file.name.clone(), error });
+                }
+                Attempt::Failed(error) => self.schedule_retry(&file, &error)?,
+            }
+        }
+    }
+
+    fn send_file(&mut self, file: &QueuedFile, stop: &StopSignal) -> Result<Attempt, QueueError> {
+        let mut source = match File::open(&file.path) {
+            Ok(source) => source,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Vanished),
+            Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
+        };
+        let (location, mut offset) = match self.resume_point(file)? {
+            Ok(point) => point,
+            Err(error) => return Ok(Attempt::Failed(error)),
+        };
+        let pace = Pace::start(self.config.max_bytes_per_second);
+        let mut sent = 0u64;
+        let mut chunk = Vec::with_capacity(self.config.chunk_size);
+        while offset < file.size {
+            if stop.is_stopped() {
+                return Ok(Attempt::Stopped);
+            }
+            let length = (file.size - offset).min(self.config.chunk_size as u64);
+            if let Err(source) = read_chunk(&mut source, offset, length, &mut chunk) {
+                return match source.kind() {
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Attempt::Vanished),
+                    _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
+                };
+            }
+            offset = match self.target.append(&location, offset, &chunk) {
+                Ok(held) => held,
+                // Someone else's offset: ask the target where it stands.
+                Err(TargetError::OffsetMismatch { .. }) => match self.target.offset(&location) {
+                    Ok(RemoteOffset::At(held)) => held,
+                    Ok(RemoteOffset::Gone) => return Ok(Attempt::Failed(TargetError::Gone)),
+                    Err(error) => return Ok(Attempt::Failed(error)),
+                },
+                Err(error) => return Ok(Attempt::Failed(error)),
+            };
+            self.journal.acknowledge(file.id, offset)?;
+            self.emit(UploadEvent::Progress { name: file.name.clone(), acknowledged: offset, size: file.size });
+            sent += length;
+            if pace.wait(sent, stop) {
+                return Ok(Attempt::Stopped);
+            }
+        }
+        Ok(Attempt::Done)
+    }
+
+    /// The location to append to and the offset the target holds there,
+    /// creating the upload if it has none (or lost it).
+    fn resume_point(&mut self, file: &QueuedFile) -> Result<Result<(String, u64), TargetError>, QueueError> {
+        if let Some(location) = &file.location {
+            match self.target.offset(location) {
+                Ok(RemoteOffset::At(held)) if held <= file.size => {
+                    self.journal.acknowledge(file.id, held)?;
+                    return Ok(Ok((location.clone(), held)));
+                }
+                Ok(RemoteOffset::At(held)) => {
+                    return Ok(Err(TargetError::Refused(format!("the target holds {held} bytes of {}", file.size))))
+                }
+                Ok(RemoteOffset::Gone) => log::info!("upload of {} is gone at the target; creating it anew", file.name),
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+        let description = UploadDescription {
+            name: file.name.clone(),
+            length: file.size,
+            sha256: file.sha256.clone(),
+            record_sha256: file.record_sha256.clone(),
+        };
+        match self.target.create(&description) {
+            Ok(location) => {
+                self.journal.set_location(file.id, Some(&location), 0)?;
+                Ok(Ok((location, 0)))
+            }
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    fn finish(&self, file: &QueuedFile) -> Result<(), QueueError> {
+        self.journal.complete(file.id, now_ms())?;
+        log::info!("uploaded {} ({} bytes)", file.name, file.size);
+        self.emit(UploadEvent::Completed { name: file.name.clone() });
+        Ok(())
+    }
+
+    fn schedule_retry(&self, file: &QueuedFile, error: &TargetError) -> Result<(), QueueError> {
+        let delay = self.config.backoff.random_delay_ms(file.attempts.saturating_add(1));
+        log::warn!("upload of {} failed ({error}); retrying in {delay} ms", file.name);
+        self.journal.failed_attempt(file.id, &error.to_string(), now_ms() + delay)?;
+        self.emit(UploadEvent::Retrying { name: file.name.clone(), error: error.to_string(), retry_in_ms: delay });
+        Ok(())
+    }
+
+    /// Deletes the local copies of files fully acknowledged longer ago than the retention.
+    pub fn delete_expired(&self) -> Result<usize, QueueError> {
+        let retention_ms = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
+        let now = now_ms();
+        let mut deleted = 0;
+        for file in self.journal.files()?.into_iter().filter(|f| f.state == FileState::Complete) {
+            if file.completed_ms.is_none_or(|done| now < done.saturating_add(retention_ms)) {
+                continue;
+            }
+            match std::fs::remove_file(&file.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
+            }
+            self.journal.set_state(file.id, FileState::Deleted, None)?;
+            self.emit(UploadEvent::Deleted { name: file.name.clone() });
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    fn mark_missing(&self) -> Result<(), QueueError> {
+        for file in self.journal.pending()? {
+            if !file.path.exists() {
+                log::warn!("{} is queued but missing from disk", file.path.display());
+                self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
+                self.emit(UploadEvent::Missing { name: file.name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&self, event: UploadEvent) {
+        if let Some(listener) = &self.listener {
+            listener.on_upload_event(event);
+        }
+    }
+}
+
+fn read_chunk(source: &mut File, offset: u64, length: u64, chunk: &mut Vec<u8>) -> std::io::Result<()> {
+    chunk.clear();
+    source.seek(SeekFrom::Start(offset))?;
+    source.take(length).read_to_end(chunk)?;
+    if (chunk.len() as u64) < length {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+/// Keeps the average rate under a cap by waiting after each chunk.
+struct Pace {
+    started: Instant,
+    bytes_per_second: Option<u64>,
+}
+
+impl Pace {
+    fn start(bytes_per_second: Option<u64>) -> Self {
+        Self { started: Instant::now(), bytes_per_second }
+    }
+
+    /// Waits until `sent` bytes are within the cap; true when stopped.
+    fn wait(&self, sent: u64, stop: &StopSignal) -> bool {
+        let Some(rate) = self.bytes_per_second.filter(|r| *r > 0) else { return false };
+        let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+        match due.checked_sub(self.started.elapsed()) {
+            Some(ahead) => stop.wait(ahead),
+            None => false,
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

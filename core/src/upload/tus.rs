@@ -1,0 +1,249 @@
+//! A tus 1.0 client (core protocol + creation, with expiration handled as
+//! "create anew"; termination only to abandon an unfinished upload), over
+//! any [`Transport`]. Status codes follow tus 1.0 §3 (core) and §5.1
+//! (creation); a 401 asks the [`AuthProvider`] to refresh once.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use thiserror::Error;
+
+use super::target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+use super::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+
+const TUS_VERSION: &str = "1.0.0";
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuthError {
+    #[error("the host could not provide credentials: {0}")]
+    Unavailable(String),
+}
+
+/// Supplies the headers that authenticate a request (e.g. a bearer token);
+/// implemented by the host app.
+pub trait AuthProvider: Send + Sync {
+    fn headers(&self) -> Result<Vec<(String, String)>, AuthError>;
+    /// Called after a 401: renew the credentials. The request is retried once.
+    fn refresh(&self) -> Result<(), AuthError>;
+}
+
+pub struct TusTarget {
+    endpoint: String,
+    transport: Arc<dyn Transport>,
+    auth: Option<Arc<dyn AuthProvider>>,
+}
+
+impl TusTarget {
+    /// `endpoint` is the creation URL (e.g. `https://host/files/`).
+    pub fn new(endpoint: &str, transport: Arc<dyn Transport>, auth: Option<Arc<dyn AuthProvider>>) -> Self {
+        Self { endpoint: endpoint.to_owned(), transport, auth }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpResponse, TargetError> {
+        let response = self.send_once(method, url, headers, body)?;
+        if response.status != 401 {
+            return Ok(response);
+        }
+        let Some(auth) = &self.auth else { return Err(TargetError::Unauthorized) };
+        auth.refresh().map_err(|e| TargetError::Transient(e.to_string()))?;
+        let retried = self.send_once(method, url, headers, body)?;
+        if retried.status == 401 {
+            return Err(TargetError::Unauthorized);
+        }
+        Ok(retried)
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpResponse, TargetError> {
+        let mut request = HttpRequest {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: vec![("Tus-Resumable".to_owned(), TUS_VERSION.to_owned())],
+            body: body.to_vec(),
+        };
+        request.headers.extend(headers.iter().map(|(n, v)| ((*n).to_owned(), v.clone())));
+        if let Some(auth) = &self.auth {
+            request.headers.extend(auth.headers().map_err(|e| TargetError::Transient(e.to_string()))?);
+        }
+        self.transport.send(&request).map_err(|e| match e {
+            TransportError::InvalidRequest(reason) => TargetError::Refused(reason),
+            other => TargetError::Transient(other.to_string()),
+        })
+    }
+
+    /// Resolves a `Location` header against the endpoint (RFC 9110 §10.2.2).
+    fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            return location.to_owned();
+        }
+        let origin_end = self.endpoint.find("://").map_or(0, |i| i + 3);
+        let origin = match self.endpoint[origin_end..].find('/') {
+            Some(slash) => &self.endpoint[..origin_end + slash],
+            None => &self.endpoint,
+        };
+        if location.starts_with('/') {
+            format!("{origin}{location}")
+        } else {
+            format!("{}/{location}", self.endpoint.trim_end_matches('/'))
+        }
+    }
+}
+
+impl UploadTarget for TusTarget {
+    fn create(&mut self, file: &UploadDescription) -> Result<String, TargetError> {
+        let headers = [("Upload-Length", file.length.to_string()), ("Upload-Metadata", upload_metadata(file))];
+        let response = self.send("POST", &self.endpoint, &headers, &[])?;
+        if response.status != 201 {
+            return Err(status_error("creation", &response));
+        }
+        let location = response
+            .header("Location")
+            .ok_or_else(|| TargetError::Refused("the creation response has no Location".into()))?;
+        Ok(self.resolve(location))
+    }
+
+    fn offset(&mut self, location: &str) -> Result<RemoteOffset, TargetError> {
+        let response = self.send("HEAD", location, &[], &[])?;
+        match response.status {
+            200 | 204 => parse_offset(&response).map(RemoteOffset::At),
+            404 | 410 => Ok(RemoteOffset::Gone),
+            _ => Err(status_error("HEAD", &response)),
+        }
+    }
+
+    fn append(&mut self, location: &str, offset: u64, chunk: &[u8]) -> Result<u64, TargetError> {
+        let headers =
+            [("Upload-Offset", offset.to_string()), ("Content-Type", "application/offset+octet-stream".to_owned())];
+        let response = self.send("PATCH", location, &headers, chunk)?;
+        match response.status {
+            204 | 200 => parse_offset(&response),
+            // tus 1.0 §3.2: the offsets do not match; the caller asks HEAD.
+            409 => Err(TargetError::OffsetMismatch { sent: offset, held: offset }),
+            404 | 410 => Err(TargetError::Gone),
+            _ => Err(status_error("PATCH", &response)),
+        }
+    }
+
+    fn abandon(&mut self, location: &str) -> Result<(), TargetError> {
+        let response = self.send("DELETE", location, &[], &[])?;
+        match response.status {
+            204 | 200 | 404 | 410 => Ok(()),
+            _ => Err(status_error("DELETE", &response)),
+        }
+    }
+}
+
+/// `Upload-Metadata` (tus 1.0 §5.1.3): comma-separated `key base64(value)`.
+fn upload_metadata(file: &UploadDescription) -> String {
+    let encode = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let mut pairs = vec![format!("filename {}", encode(&file.name)), format!("sha256 {}", encode(&file.sha256))];
+    if let Some(record) = &file.record_sha256 {
+        pairs.push(format!("record_sha256 {}", encode(record)));
+    }
+    pairs.join(",")
+}
+
+fn parse_offset(response: &HttpResponse) -> Result<u64, TargetError> {
+    response
+        .header("Upload-Offset")
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| TargetError::Refused(format!("status {} without a valid Upload-Offset", response.status)))
+}
+
+fn status_error(what: &str, response: &HttpResponse) -> TargetError {
+    let message = format!("{what} answered {}", response.status);
+    match response.status {
+        408 | 423 | 429 | 500..=599 => TargetError::Transient(message),
+        _ => TargetError::Refused(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Answers from a script and keeps the requests it saw.
+    struct ScriptedTransport {
+        responses: Mutex<Vec<HttpResponse>>,
+        seen: Mutex<Vec<HttpRequest>>,
+    }
+
+    impl Transport for ScriptedTransport {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+            self.seen.lock().unwrap().push(request.clone());
+            Ok(self.responses.lock().unwrap().remove(0))
+        }
+    }
+
+    struct CountingAuth(Mutex<u32>);
+
+    impl AuthProvider for CountingAuth {
+        fn headers(&self) -> Result<Vec<(String, String)>, AuthError> {
+            Ok(vec![("Authorization".into(), format!("Bearer t{}", self.0.lock().unwrap()))])
+        }
+        fn refresh(&self) -> Result<(), AuthError> {
+            *self.0.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> HttpResponse {
+        HttpResponse { status, headers: headers.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect() }
+    }
+
+    fn target(
+        responses: Vec<HttpResponse>,
+        auth: Option<Arc<dyn AuthProvider>>,
+    ) -> (TusTarget, Arc<ScriptedTransport>) {
+        let transport = Arc::new(ScriptedTransport { responses: Mutex::new(responses), seen: Mutex::new(vec![]) });
+        (TusTarget::new("https://h.example/files/", transport.clone(), auth), transport)
+    }
+
+    #[test]
+    fn creation_sends_length_and_metadata_and_resolves_the_location() {
+        let (mut tus, seen) = target(vec![response(201, &[("Location", "/files/abc")])], None);
+        let file = UploadDescription { name: "s/a".into(), length: 5, sha256: "00".into(), record_sha256: None };
+        assert_eq!(tus.create(&file).unwrap(), "https://h.example/files/abc");
+        let request = &seen.seen.lock().unwrap()[0];
+        assert_eq!(request.method, "POST");
+        assert!(request.headers.contains(&("Upload-Length".into(), "5".into())));
+        assert!(request.headers.contains(&("Upload-Metadata".into(), "filename cy9h,sha256 MDA=".into())));
+        assert!(request.headers.contains(&("Tus-Resumable".into(), "1.0.0".into())));
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_queue_does_next() {
+        let (mut tus, _) = target(
+            vec![response(410, &[]), response(204, &[("Upload-Offset", "7")]), response(409, &[]), response(503, &[])],
+            None,
+        );
+        assert_eq!(tus.offset("u").unwrap(), RemoteOffset::Gone);
+        assert_eq!(tus.append("u", 0, b"1234567").unwrap(), 7);
+        assert!(matches!(tus.append("u", 3, b"x"), Err(TargetError::OffsetMismatch { .. })));
+        assert!(matches!(tus.append("u", 7, b"x"), Err(TargetError::Transient(_))));
+    }
+
+    #[test]
+    fn a_401_refreshes_once_then_is_unauthorized() {
+        let auth = Arc::new(CountingAuth(Mutex::new(0)));
+        let (mut tus, seen) =
+            target(vec![response(401, &[]), response(204, &[("Upload-Offset", "1")])], Some(auth.clone()));
+        assert_eq!(tus.append("u", 0, b"x").unwrap(), 1);
+        let tokens: Vec<_> = seen.seen.lock().unwrap().iter().map(|r| r.headers[3].1.clone()).collect();
+        assert_eq!(tokens, ["Bearer t0", "Bearer t1"]);
+        let (mut tus, _) = target(vec![response(401, &[]), response(401, &[])], Some(auth));
+        assert_eq!(tus.offset("u"), Err(TargetError::Unauthorized));
+    }
+}
