@@ -1,6 +1,7 @@
 //! `egocap demo`: the whole path on the embedded defaults, no camera and no
 //! server: keys, a consent, a 12 s synthetic recording sealed to the
-//! recipient set, then verification of what was written.
+//! recipient set, its upload through the queue to a local inbox (the
+//! embedded stand-in for a tus server), then verification of what arrived.
 
 use std::fs;
 use std::path::Path;
@@ -11,7 +12,9 @@ use anyhow::{bail, Result};
 use crate::blur::BlurArgs;
 use crate::keys::{self, GiveArgs, KeygenArgs, RECIPIENT_IDENTITY};
 use crate::record::{self, RecordArgs};
+use crate::upload;
 use crate::verify;
+use egocap_core::upload::{InboxTarget, QueueConfig, RunOutcome};
 
 const DEMO_NOTICE: &str = "You will record yourself doing household chores with a phone on your head. \
 The video and motion data train household robots. \
@@ -52,8 +55,16 @@ pub fn run(out: &Path) -> Result<()> {
     };
     let recorded = record::run(&args)?;
     record::report(&recorded);
-    println!("verifying {} as the dataset owner:", recorded.dir.display());
-    let report = verify::verify(&recorded.dir, &keys_dir.join(RECIPIENT_IDENTITY), None)?;
+    let inbox = out.join("inbox");
+    println!("uploading to the local inbox {} (1 MiB chunks):", inbox.display());
+    let config = QueueConfig { chunk_size: 1 << 20, ..QueueConfig::default() };
+    let outcome = upload::upload(&args.out, Box::new(InboxTarget::new(&inbox)), config, true)?;
+    if outcome != RunOutcome::Empty {
+        bail!("the demo's upload stopped: {outcome:?}");
+    }
+    let received = inbox.join(recorded.dir.file_name().unwrap_or_default());
+    println!("verifying {} as the dataset owner:", received.display());
+    let report = verify::verify(&received, &keys_dir.join(RECIPIENT_IDENTITY), None)?;
     verify::print_report(&report);
     if !report.is_ok() {
         bail!("the demo's own recording did not verify");

@@ -7,6 +7,7 @@ mod blur;
 mod demo;
 mod keys;
 mod record;
+mod upload;
 mod verify;
 
 use std::path::PathBuf;
@@ -40,6 +41,12 @@ enum Command {
     Consent(keys::ConsentCommand),
     /// Decrypt and check every segment, record, signature and chain under a directory.
     Verify(verify::VerifyArgs),
+    /// Send every finished file of the sessions under a directory to a tus server or an inbox,
+    /// resumably (a second run continues where a killed one stopped).
+    Upload(upload::UploadArgs),
+    /// Inspect the upload queue.
+    #[command(subcommand)]
+    Queue(upload::QueueCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Keygen(args) => keys::keygen(&args),
         Command::Consent(command) => keys::consent(&command),
+        Command::Upload(args) => upload::run(&args),
+        Command::Queue(command) => upload::queue(&command),
         Command::Verify(args) => match verify::run(&args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

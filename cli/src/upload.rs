@@ -1,0 +1,155 @@
+//! `egocap upload` and `egocap queue status`: the upload queue from a
+//! desktop. The journal lives beside the recordings (`DIR/upload-journal.db`)
+//! so a second run, after a crash or a kill, resumes where the first stopped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use egocap_core::upload::{
+    AuthError, AuthProvider, Backoff, InboxTarget, QueueConfig, QueuedFile, RunOutcome, StopSignal, Timeouts,
+    TusTarget, UploadEvent, UploadListener, UploadQueue, UploadTarget, UreqTransport,
+};
+
+pub const JOURNAL_FILE: &str = "upload-journal.db";
+
+#[derive(Args, Debug, Clone)]
+pub struct UploadArgs {
+    /// The recordings directory (the session directories directly under it are sent).
+    pub dir: PathBuf,
+    /// A tus 1.0 creation endpoint, e.g. https://host/files/.
+    #[arg(long, conflicts_with = "inbox", required_unless_present = "inbox")]
+    pub server: Option<String>,
+    /// A local inbox directory instead of a server (the embedded default).
+    #[arg(long)]
+    pub inbox: Option<PathBuf>,
+    /// Bytes per PATCH; an interruption re-sends at most this much.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub chunk_size: usize,
+    /// Hours a fully uploaded file stays on disk before it is deleted.
+    #[arg(long, default_value_t = 24.0)]
+    pub retention_hours: f64,
+    /// Average rate cap in bytes per second.
+    #[arg(long)]
+    pub max_rate: Option<u64>,
+    /// Longest wait between retries, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    pub retry_cap_ms: u64,
+    /// A file holding a bearer token, read before each request and re-read after a 401.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Read timeout in seconds (a stalled server fails after this long).
+    #[arg(long, default_value_t = 30)]
+    pub read_timeout: u64,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum QueueCommand {
+    /// Every queued file: state, bytes acknowledged, last error.
+    Status {
+        /// The recordings directory given to `upload`.
+        dir: PathBuf,
+    },
+}
+
+pub fn run(args: &UploadArgs) -> Result<()> {
+    let target: Box<dyn UploadTarget> = match (&args.server, &args.inbox) {
+        (Some(endpoint), _) => {
+            let timeouts = Timeouts { read: Duration::from_secs(args.read_timeout), ..Timeouts::default() };
+            let auth = args.token_file.clone().map(|path| Arc::new(TokenFile(path)) as Arc<dyn AuthProvider>);
+            Box::new(TusTarget::new(endpoint, Arc::new(UreqTransport::new(timeouts)), auth))
+        }
+        (None, Some(inbox)) => Box::new(InboxTarget::new(inbox)),
+        (None, None) => bail!("give --server URL or --inbox DIR"),
+    };
+    if !(args.retention_hours >= 0.0 && args.retention_hours.is_finite()) {
+        bail!("--retention-hours must be a non-negative number");
+    }
+    let config = QueueConfig {
+        chunk_size: args.chunk_size,
+        backoff: Backoff { first_ms: 500.min(args.retry_cap_ms), cap_ms: args.retry_cap_ms },
+        retention: Duration::from_secs_f64(args.retention_hours * 3600.0),
+        max_bytes_per_second: args.max_rate,
+        ..QueueConfig::default()
+    };
+    let outcome = upload(&args.dir, target, config, !args.quiet)?;
+    match outcome {
+        RunOutcome::Empty => Ok(()),
+        RunOutcome::Unauthorized => bail!("the server refused the credentials after a refresh; nothing was lost"),
+        other => bail!("the upload stopped: {other:?}"),
+    }
+}
+
+/// Queues every finished file under `dir` and sends until nothing is left.
+pub fn upload(dir: &Path, target: Box<dyn UploadTarget>, config: QueueConfig, verbose: bool) -> Result<RunOutcome> {
+    let mut queue = UploadQueue::open(&dir.join(JOURNAL_FILE), target, config)
+        .with_context(|| format!("opening the upload queue of {}", dir.display()))?;
+    if verbose {
+        queue.set_listener(Arc::new(PrintEvents));
+    }
+    let added = queue.enqueue_sessions(dir)?;
+    if verbose {
+        println!("queued    {added} new file(s) from {}", dir.display());
+    }
+    let outcome = queue.run_until_empty(&StopSignal::new())?;
+    let problems: Vec<QueuedFile> = queue.status()?.into_iter().filter(|f| f.last_error.is_some()).collect();
+    for file in &problems {
+        eprintln!("egocap: {} {:?}: {}", file.name, file.state, file.last_error.as_deref().unwrap_or_default());
+    }
+    Ok(outcome)
+}
+
+pub fn queue(command: &QueueCommand) -> Result<()> {
+    let QueueCommand::Status { dir } = command;
+    let journal = dir.join(JOURNAL_FILE);
+    if !journal.exists() {
+        bail!("{} has no upload journal; nothing was queued there", dir.display());
+    }
+    let files = egocap_core::upload::UploadJournal::open(&journal)?.files()?;
+    println!("{:<10} {:>12} {:>12}  name", "state", "acknowledged", "size");
+    for file in &files {
+        let state = format!("{:?}", file.state).to_lowercase();
+        println!("{state:<10} {:>12} {:>12}  {}", file.acknowledged, file.size, file.name);
+        if let Some(error) = &file.last_error {
+            println!("{:<10} last error: {error}", "");
+        }
+    }
+    Ok(())
+}
+
+/// A bearer token from a file; a refresh re-reads it.
+struct TokenFile(PathBuf);
+
+impl AuthProvider for TokenFile {
+    fn headers(&self) -> Result<Vec<(String, String)>, AuthError> {
+        let token = std::fs::read_to_string(&self.0)
+            .map_err(|e| AuthError::Unavailable(format!("{}: {e}", self.0.display())))?;
+        Ok(vec![("Authorization".into(), format!("Bearer {}", token.trim()))])
+    }
+
+    fn refresh(&self) -> Result<(), AuthError> {
+        Ok(())
+    }
+}
+
+struct PrintEvents;
+
+impl UploadListener for PrintEvents {
+    fn on_upload_event(&self, event: UploadEvent) {
+        match event {
+            UploadEvent::Completed { name } => println!("uploaded  {name}"),
+            UploadEvent::Retrying { name, error, retry_in_ms } => {
+                println!("retrying  {name} in {retry_in_ms} ms ({error})")
+            }
+            UploadEvent::Refused { name, error } => println!("refused   {name}: {error}"),
+            UploadEvent::Missing { name } => println!("missing   {name}"),
+            UploadEvent::Deleted { name } => println!("deleted   {name} (uploaded, retention over)"),
+            UploadEvent::Unauthorized => println!("paused    the server refused the credentials"),
+            UploadEvent::Progress { .. } => {}
+        }
+    }
+}
