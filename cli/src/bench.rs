@@ -55,11 +55,15 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Face blurring on a test clip (see scripts/bench-blur.sh).
     Blur(crate::bench_blur::BlurBenchArgs),
+    /// Upload throughput and CPU per MB (see scripts/bench-upload.sh).
+    Upload(crate::bench_upload::UploadBenchArgs),
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if let Some(BenchWhat::Blur(blur)) = &args.what {
-        return crate::bench_blur::run(blur);
+    match &args.what {
+        Some(BenchWhat::Blur(blur)) => return crate::bench_blur::run(blur),
+        Some(BenchWhat::Upload(upload)) => return crate::bench_upload::run(upload),
+        None => {}
     }
     if args.memory_only {
         return memory(args);

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_blur;
 mod bench_sealing;
+mod bench_upload;
 mod blur;
 mod demo;
 mod keys;
