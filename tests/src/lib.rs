@@ -1,16 +1,20 @@
 //! Harness for the end-to-end tests: finds the `egocap` binary, runs it and
 //! the real ffmpeg/ffprobe, and reads back what a recording contains with
 //! readers written independently of `egocap-core` (barcode, CAMM), so a bug
-//! shared by writer and reader cannot hide.
+//! shared by writer and reader cannot hide. For uploads: a real tus server
+//! (`tus_server`) behind a proxy that counts and injects faults (`fault_proxy`).
 //!
 //! Every failure is an error with a message saying what to do; nothing here
 //! skips a test because a tool is missing.
 
 pub mod barcode;
 pub mod camm;
+pub mod fault_proxy;
 pub mod media;
 pub mod recording;
 pub mod tools;
+pub mod tus_server;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +39,10 @@ pub enum HarnessError {
     Layout(String),
     #[error(transparent)]
     Camm(#[from] camm::CammError),
+    #[error(transparent)]
+    TusServer(#[from] tus_server::TusServerError),
+    #[error(transparent)]
+    FaultProxy(#[from] fault_proxy::FaultProxyError),
 }
 
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;

@@ -80,3 +80,13 @@ pub fn json_array<'a>(value: &'a Value, key: &str) -> Result<&'a Vec<Value>> {
         .and_then(Value::as_array)
         .ok_or_else(|| HarnessError::Json { what: format!("field {key:?}"), reason: "missing or not an array".into() })
 }
+
+/// SHA-256 of a file, lowercase hex, from coreutils' `sha256sum`.
+pub fn sha256_hex(path: &Path) -> Result<String> {
+    let output = run_checked(Command::new("sha256sum").arg("--").arg(path))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    match text.split_whitespace().next() {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(hex.to_string()),
+        _ => Err(HarnessError::Layout(format!("sha256sum printed {text:?} for {}", path.display()))),
+    }
+}
