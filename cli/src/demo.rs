@@ -52,6 +52,8 @@ pub fn run(out: &Path) -> Result<()> {
         consent: Some(consent),
         plaintext: false,
         blur: BlurArgs::default(),
+        quota_mb: 20_480.0,
+        free_floor_mb: 2_048.0,
     };
     let recorded = record::run(&args)?;
     record::report(&recorded);

@@ -13,6 +13,7 @@ use egocap_core::imu::Rotation3;
 use egocap_core::sealer::{SealingSetup, SealingSink};
 use egocap_core::session::{EncoderChoice, RecordingSession, SessionConfig, SessionSummary, StartOptions};
 use egocap_core::sink::{PlaintextDirSink, SegmentSink, WriteStepHook};
+use egocap_core::upload::storage::{StorageLimits, StorageRefusal};
 
 use crate::blur::{face_blur, BlurArgs};
 use crate::keys::load_sealing_keys;
@@ -65,6 +66,29 @@ pub struct RecordArgs {
     pub plaintext: bool,
     #[command(flatten)]
     pub blur: BlurArgs,
+    /// Megabytes the session files under OUT may take; recording refuses to
+    /// start at the quota, and stops cleanly when it reaches it.
+    #[arg(long, default_value_t = 20_480.0)]
+    pub quota_mb: f64,
+    /// Megabytes that must stay free on OUT's volume (same rule).
+    #[arg(long, default_value_t = 2_048.0)]
+    pub free_floor_mb: f64,
+}
+
+impl RecordArgs {
+    fn storage_limits(&self) -> Result<StorageLimits> {
+        let bytes = |mb: f64, name: &str| {
+            if mb.is_finite() && mb >= 0.0 {
+                Ok((mb * 1e6) as u64)
+            } else {
+                bail!("--{name} must be a non-negative number of megabytes")
+            }
+        };
+        Ok(StorageLimits {
+            quota_bytes: bytes(self.quota_mb, "quota-mb")?,
+            free_space_floor_bytes: bytes(self.free_floor_mb, "free-floor-mb")?,
+        })
+    }
 }
 
 pub fn parse_rotation(text: &str) -> Result<Rotation3, String> {
@@ -143,6 +167,9 @@ pub fn session_config(source: &dyn FrameSource, args: &RecordArgs) -> SessionCon
 }
 
 pub fn run(args: &RecordArgs) -> Result<Recorded> {
+    let limits = args.storage_limits()?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    limits.check(&args.out).context("recording refused to start")?;
     let mut source = open_source(args)?;
     let config = session_config(source.as_ref(), args);
     let session_id = egocap_core::session::new_session_id();
@@ -153,12 +180,14 @@ pub fn run(args: &RecordArgs) -> Result<Recorded> {
     let options = StartOptions { clock: Arc::new(SystemClock), session_id, face_blur };
     let session = RecordingSession::start_with(config, EncoderChoice::OpenH264, sink, options)?;
     let started = Instant::now();
-    let outcome = feed(&session, source.as_mut(), args, started);
+    let outcome = feed(&session, source.as_mut(), args, started, &limits);
     if !args.quiet {
         eprintln!();
     }
     let summary = session.stop().context("recording failed")?;
-    outcome?;
+    if let Some(refusal) = outcome? {
+        bail!("recording stopped early ({refusal}); every segment until then is sealed in {}", dir.display());
+    }
     Ok(Recorded { dir, summary, wall: started.elapsed() })
 }
 
@@ -200,16 +229,32 @@ fn open_sink(
     Ok((Box::new(sink), dir))
 }
 
-fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordArgs, started: Instant) -> Result<()> {
+/// Feeds the source until its end or the duration; stops early, and says
+/// why, when the storage limits are reached (checked once a media second).
+fn feed(
+    session: &RecordingSession,
+    source: &mut dyn FrameSource,
+    args: &RecordArgs,
+    started: Instant,
+    limits: &StorageLimits,
+) -> Result<Option<StorageRefusal>> {
     let limit_ns = i64::try_from(args.duration.as_nanos()).unwrap_or(i64::MAX);
     let wait = source.pacing() == Pacing::PushBack;
     let format = source.format();
     let mut first_ns = None;
     let mut last_progress = Instant::now();
+    let mut last_storage_check_ns = None;
     while let Some(item) = source.next_item()? {
         let first = *first_ns.get_or_insert(item.timestamp_ns);
         if item.timestamp_ns - first >= limit_ns {
             break;
+        }
+        if item.timestamp_ns - *last_storage_check_ns.get_or_insert(first) >= 1_000_000_000 {
+            last_storage_check_ns = Some(item.timestamp_ns);
+            if let Err(refusal) = limits.check(&args.out) {
+                log::warn!("stopping the recording: {refusal}");
+                return Ok(Some(refusal));
+            }
         }
         push_item(session, &item, format, wait)?;
         if !args.quiet && last_progress.elapsed() >= Duration::from_millis(500) {
@@ -220,7 +265,7 @@ fn feed(session: &RecordingSession, source: &mut dyn FrameSource, args: &RecordA
     if !args.quiet {
         print_progress(session, started);
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Pushes one source item the way a host app would: IMU batch, then the frame.
