@@ -40,7 +40,7 @@ fn recording_refuses_to_start_at_the_quota_or_under_the_floor() {
     assert!(stderr.contains("refused to start") && stderr.contains("quota"), "{stderr}");
     let floor = record(dir.path(), &["--free-floor-mb", "1e12"]);
     assert!(String::from_utf8_lossy(&floor.stderr).contains("under the floor"));
-    assert_eq!(sessions(dir.path()), [old.clone()], "nothing new was written");
+    assert_eq!(sessions(dir.path()), std::slice::from_ref(&old), "nothing new was written");
     assert_eq!(std::fs::read(old.join("seg-000000.mp4.age")).unwrap().len(), 2_000_000, "nothing was removed");
 }
 
