@@ -67,6 +67,8 @@ pub enum SegmentFailureKind {
     RecipientSetUnknown,
     RecipientSetNotFromOwner,
     SealedFileMissing,
+    /// Removed unsent on the device after the worker withdrew consent (a signed purge record says so).
+    Purged,
     SealedHashMismatch,
     DecryptFailed,
     PlaintextHashMismatch,
@@ -147,6 +149,7 @@ impl From<&core::SegmentFailure> for SegmentFailureKind {
             F::RecipientSetUnknown(_) => Self::RecipientSetUnknown,
             F::RecipientSetNotFromOwner(_) => Self::RecipientSetNotFromOwner,
             F::SealedFileMissing(_) => Self::SealedFileMissing,
+            F::Purged(_) => Self::Purged,
             F::SealedHashMismatch => Self::SealedHashMismatch,
             F::DecryptFailed(_) => Self::DecryptFailed,
             F::PlaintextHashMismatch => Self::PlaintextHashMismatch,

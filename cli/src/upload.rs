@@ -148,6 +148,7 @@ impl UploadListener for PrintEvents {
             UploadEvent::Refused { name, error } => println!("refused   {name}: {error}"),
             UploadEvent::Missing { name } => println!("missing   {name}"),
             UploadEvent::Deleted { name } => println!("deleted   {name} (uploaded, retention over)"),
+            UploadEvent::Purged { name } => println!("purged    {name} (consent withdrawn)"),
             UploadEvent::Unauthorized => println!("paused    the server refused the credentials"),
             UploadEvent::Progress { .. } => {}
         }

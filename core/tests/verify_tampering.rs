@@ -616,3 +616,38 @@ fn pipes_and_symlinks_in_a_dataset_are_reported_not_read() {
     assert_eq!(failures(&report), vec![("seg-000002".into(), vec![SegmentFailure::SealedHashMismatch])]);
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
 }
+
+#[test]
+fn a_segment_purged_after_a_withdrawal_is_reported_as_purged_only_with_the_devices_signature() {
+    use egocap_core::provenance::consent::{PurgeRecord, PurgedFile};
+    let (root, owner, device, session) = setup();
+    let session_name = session.file_name().unwrap().to_str().unwrap().to_owned();
+    let RecordBody::Consent(consent) = device.consent.body() else { panic!() };
+    let sealed = session.join("seg-000003.mp4.age");
+    let purged = vec![PurgedFile {
+        name: format!("{session_name}/seg-000003.mp4.age"),
+        sha256: Sha256Digest::of(&fs::read(&sealed).unwrap()),
+        bytes: fs::metadata(&sealed).unwrap().len(),
+    }];
+    fs::remove_file(&sealed).unwrap();
+    let later = UtcInstant(UTC_BASE + 3_600_000_000_000);
+    let records = root.path().join("records");
+    fs::create_dir(&records).unwrap();
+    let write = |name: &str, record: &SignedRecord| fs::write(records.join(name), record.canonical_bytes()).unwrap();
+
+    // Signed by a stranger, the purge explains nothing.
+    let stranger = FileKeyStore::ephemeral().unwrap();
+    let foreign_withdrawal = ConsentWithdrawal::sign(&stranger, &consent.consent_id, later).unwrap();
+    write("purge-foreign.json", &PurgeRecord::sign(&stranger, &foreign_withdrawal, purged.clone(), later).unwrap());
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(
+        found,
+        vec![("seg-000003".into(), vec![SegmentFailure::SealedFileMissing("seg-000003.mp4.age".into())])]
+    );
+
+    let withdrawal = ConsentWithdrawal::sign(device.key.as_ref(), &consent.consent_id, later).unwrap();
+    write("withdrawal.json", &withdrawal);
+    write("purge.json", &PurgeRecord::sign(device.key.as_ref(), &withdrawal, purged, later).unwrap());
+    let found = failures(&verify(root.path(), &owner));
+    assert_eq!(found, vec![("seg-000003".into(), vec![SegmentFailure::Purged(consent.consent_id.clone())])]);
+}

@@ -77,6 +77,54 @@ pub struct ConsentWithdrawal {
     pub device_key: PublicKey,
 }
 
+/// What a consent withdrawal removed from the device before it was sent:
+/// the unsent files recorded under that consent. Signed by the device and
+/// uploaded like the withdrawal, so the dataset learns why they never came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRecord {
+    pub consent_id: String,
+    /// The withdrawal record that ordered the purge.
+    pub withdrawal_sha256: Sha256Digest,
+    pub purged: Vec<PurgedFile>,
+    pub purged_at: UtcInstant,
+    pub device_key: PublicKey,
+}
+
+/// One removed file, by its name in the dataset (`<session>/<file>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgedFile {
+    pub name: String,
+    pub sha256: Sha256Digest,
+    pub bytes: u64,
+}
+
+impl PurgeRecord {
+    /// Signs the purge that `withdrawal` (a consent withdrawal record) ordered.
+    pub fn sign(
+        keystore: &dyn KeyStore,
+        withdrawal: &SignedRecord,
+        purged: Vec<PurgedFile>,
+        at: UtcInstant,
+    ) -> Result<SignedRecord, RecordError> {
+        let RecordBody::ConsentWithdrawal(w) = withdrawal.body() else {
+            return Err(RecordError::Malformed(format!(
+                "a purge follows a withdrawal, not a {}",
+                withdrawal.body().type_name()
+            )));
+        };
+        let body = Self {
+            consent_id: w.consent_id.clone(),
+            withdrawal_sha256: withdrawal.hash(),
+            purged,
+            purged_at: at,
+            device_key: keystore.public_key()?,
+        };
+        SignedRecord::sign(RecordBody::Purge(body), &[keystore])
+    }
+}
+
 impl ConsentTerms {
     /// The defaults for egocentric chores footage; the app sets the
     /// controller, jurisdiction, notice and worker.

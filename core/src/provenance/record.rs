@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::consent::{ConsentRecord, ConsentWithdrawal};
+use super::consent::{ConsentRecord, ConsentWithdrawal, PurgeRecord};
 use super::identity::{DeviceRegistration, KeyChange, RecipientSet};
 use super::keystore::{KeyStore, PublicKey, SIGNATURE_LEN};
 use super::segment_record::{SegmentRecord, SessionEnd};
@@ -38,6 +38,7 @@ pub enum RecordBody {
     RecipientSet(RecipientSet),
     Consent(Box<ConsentRecord>),
     ConsentWithdrawal(ConsentWithdrawal),
+    Purge(PurgeRecord),
     Segment(Box<SegmentRecord>),
     SessionEnd(SessionEnd),
 }
@@ -50,6 +51,7 @@ impl RecordBody {
             Self::RecipientSet(_) => "recipient_set",
             Self::Consent(_) => "consent",
             Self::ConsentWithdrawal(_) => "consent_withdrawal",
+            Self::Purge(_) => "purge",
             Self::Segment(_) => "segment",
             Self::SessionEnd(_) => "session_end",
         }

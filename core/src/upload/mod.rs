@@ -6,6 +6,7 @@
 pub mod inbox;
 pub mod journal;
 pub mod lane;
+pub mod purge;
 pub mod queue;
 pub mod scan;
 pub mod schedule;
@@ -17,6 +18,7 @@ pub mod tus;
 pub use inbox::InboxTarget;
 pub use journal::{FileState, JournalError, QueuedFile, UploadJournal};
 pub use lane::Lane;
+pub use purge::PurgeReport;
 pub use queue::{QueueConfig, QueueError, RunOutcome, UploadEvent, UploadListener, UploadQueue};
 pub use schedule::{Backoff, NetworkKind, NetworkPolicy, NetworkState, StopSignal};
 pub use storage::{StorageLimits, StorageRefusal, StorageUse};

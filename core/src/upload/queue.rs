@@ -30,6 +30,8 @@ pub enum QueueError {
     Journal(#[from] JournalError),
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
     #[error("the settings are invalid: {0}")]
     InvalidConfig(String),
 }
@@ -85,6 +87,10 @@ pub enum UploadEvent {
     Deleted {
         name: String,
     },
+    /// Removed unsent after its consent was withdrawn.
+    Purged {
+        name: String,
+    },
     /// Credentials were refused after a refresh: the queue paused.
     Unauthorized,
 }
@@ -106,8 +112,8 @@ pub enum RunOutcome {
 }
 
 pub struct UploadQueue {
-    journal: UploadJournal,
-    target: Box<dyn UploadTarget>,
+    pub(super) journal: UploadJournal,
+    pub(super) target: Box<dyn UploadTarget>,
     config: QueueConfig,
     network: NetworkState,
     listener: Option<Arc<dyn UploadListener>>,
@@ -352,7 +358,7 @@ impl UploadQueue {
         Ok(())
     }
 
-    fn emit(&self, event: UploadEvent) {
+    pub(super) fn emit(&self, event: UploadEvent) {
         if let Some(listener) = &self.listener {
             listener.on_upload_event(event);
         }
@@ -391,7 +397,7 @@ impl Pace {
     }
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 

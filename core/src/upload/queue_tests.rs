@@ -2,6 +2,8 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use sha2::Digest as _;
+
 use super::*;
 use crate::upload::inbox::InboxTarget;
 use crate::upload::lane::Lane;
@@ -273,4 +275,67 @@ fn a_stopped_queue_sends_nothing_more() {
     stop.stop();
     assert_eq!(queue.run_until_empty(&stop).unwrap(), RunOutcome::Stopped);
     assert_eq!(*fixture.bytes_sent.lock().unwrap(), 0);
+}
+
+#[test]
+fn a_withdrawal_purges_the_unsent_files_of_its_consent_and_queues_a_signed_record() {
+    use crate::provenance::consent::ConsentWithdrawal;
+    use crate::provenance::keystore::{FileKeyStore, KeyStore as _};
+    use crate::provenance::values::UtcInstant;
+    use crate::upload::journal::NewFile;
+
+    let fixture = Fixture::new();
+    let mut queue = fixture.queue(small_chunks());
+    let dir = fixture.recordings().join(SESSION);
+    for (name, consent) in [("a.bin", "c1"), ("b.bin", "c2"), ("c.bin", "c1")] {
+        std::fs::write(dir.join(name), vec![name.as_bytes()[0]; 10_000]).unwrap();
+        let file = NewFile {
+            path: dir.join(name),
+            name: format!("{SESSION}/{name}"),
+            lane: Lane::Media,
+            size: 10_000,
+            sha256: hex::encode(sha2::Sha256::digest(vec![name.as_bytes()[0]; 10_000])),
+            record_sha256: None,
+            consent_id: Some(consent.into()),
+        };
+        queue.journal.enqueue(&file).unwrap();
+    }
+    // a.bin is sent whole, b.bin half, c.bin not at all.
+    fixture.failures.lock().unwrap().push_back((5, TargetError::Transient("link lost".into())));
+    let stop = Arc::new(StopSignal::new());
+    queue.set_listener(Arc::new(StopOnRetry(stop.clone())));
+    assert_eq!(queue.run_until_empty(&stop).unwrap(), RunOutcome::Stopped);
+    let b_location = queue.status().unwrap().iter().find(|f| f.name.ends_with("b.bin")).unwrap().location.clone();
+
+    let device = FileKeyStore::ephemeral().unwrap();
+    let withdrawal = ConsentWithdrawal::sign(&device, "c2", UtcInstant(1_000)).unwrap();
+    let report = queue.purge_consent(&fixture.recordings(), &withdrawal, &device, UtcInstant(2_000)).unwrap();
+    assert_eq!(report.purged.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), [format!("{SESSION}/b.bin")]);
+    assert!(!dir.join("b.bin").exists(), "the unsent file is gone from the device");
+    let mut inbox = InboxTarget::new(&fixture.inbox());
+    assert_eq!(inbox.offset(&b_location.unwrap()).unwrap(), RemoteOffset::Gone, "its partial upload was abandoned");
+
+    let withdrawal = ConsentWithdrawal::sign(&device, "c1", UtcInstant(3_000)).unwrap();
+    let report = queue.purge_consent(&fixture.recordings(), &withdrawal, &device, UtcInstant(4_000)).unwrap();
+    assert_eq!(report.purged.len(), 1, "a.bin was sent already and stays: {report:?}");
+    assert!(dir.join("a.bin").exists() && !dir.join("c.bin").exists());
+
+    let record = crate::provenance::record::SignedRecord::parse(&std::fs::read(&report.record_path).unwrap()).unwrap();
+    let crate::provenance::record::RecordBody::Purge(purge) = record.body() else { panic!("{record:?}") };
+    assert_eq!(purge.consent_id, "c1");
+    assert_eq!(purge.withdrawal_sha256, withdrawal.hash());
+    assert_eq!(purge.purged[0].bytes, 10_000);
+    assert!(record.is_signed_by(&device.public_key().unwrap()));
+
+    // The records go out first, then what is left.
+    let events = Arc::new(Events::default());
+    queue.set_listener(events.clone());
+    queue.retry_now().unwrap();
+    assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::Empty);
+    let completed = events.completed();
+    assert!(completed[0].starts_with("records/withdrawal-c2") && completed[1].starts_with("records/purge-c2"));
+    assert!(fixture.inbox().join("records").join(report.record_path.file_name().unwrap()).exists());
+    assert!(
+        !fixture.inbox().join(SESSION).join("b.bin").exists() && !fixture.inbox().join(SESSION).join("c.bin").exists()
+    );
 }

@@ -43,6 +43,8 @@ pub(super) struct RecordIndex {
     /// consent id → (signing device, withdrawn at).
     pub withdrawals: HashMap<String, Vec<(PublicKey, UtcInstant)>>,
     pub session_ends: HashMap<String, SessionEnd>,
+    /// `<session>/<file>` names purged unsent → the (signing device, consent id) of each purge record.
+    pub purged: HashMap<String, Vec<(PublicKey, String)>>,
     pub problems: Vec<String>,
 }
 
@@ -116,6 +118,14 @@ impl RecordIndex {
             }
             RecordBody::ConsentWithdrawal(w) if record.is_signed_by(&w.device_key) => {
                 self.withdrawals.entry(w.consent_id.clone()).or_default().push((w.device_key, w.withdrawn_at));
+            }
+            RecordBody::Purge(purge) if record.is_signed_by(&purge.device_key) => {
+                for file in &purge.purged {
+                    self.purged
+                        .entry(file.name.clone())
+                        .or_default()
+                        .push((purge.device_key, purge.consent_id.clone()));
+                }
             }
             RecordBody::SessionEnd(end) if record.is_signed_by(&end.device_key) => {
                 match self.session_ends.get(&end.session_id) {

@@ -89,6 +89,10 @@ pub enum SegmentFailure {
     RecipientSetNotFromOwner(u64),
     #[error("sealed file {0} is missing")]
     SealedFileMissing(String),
+    /// The device removed it unsent after the worker withdrew consent {0},
+    /// and said so in a signed purge record.
+    #[error("purged on the device after consent {0} was withdrawn")]
+    Purged(String),
     #[error("sealed file hash does not match the record")]
     SealedHashMismatch,
     #[error("cannot decrypt: {0}")]

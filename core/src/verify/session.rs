@@ -132,7 +132,7 @@ fn verify_segment(name: String, stem: &str, record: &SignedRecord, context: &Ses
     check_same_session_device(body, anchor, index, &mut failures);
     check_signer_and_consent(body, record, index, &mut failures);
     check_recipient_set(body, index, &mut failures);
-    check_files(body, session, options, &mut failures);
+    check_files(body, session, index, options, &mut failures);
     SegmentVerdict {
         name,
         sequence: Some(body.sequence),
@@ -263,6 +263,7 @@ fn check_recipient_set(body: &SegmentRecord, index: &RecordIndex, failures: &mut
 fn check_files(
     body: &SegmentRecord,
     session: &SessionFiles,
+    index: &RecordIndex,
     options: &VerifyOptions,
     failures: &mut Vec<SegmentFailure>,
 ) {
@@ -275,7 +276,15 @@ fn check_files(
     // link to a device must not hang or exhaust the verifier.
     let path = session.dir.join(file_name);
     let Ok(metadata) = fs::symlink_metadata(&path).map(|m| (m.file_type().is_file(), m.len())) else {
-        failures.push(SegmentFailure::SealedFileMissing(file_name.clone()));
+        // Missing for a signed reason: the recording device purged it after a withdrawal.
+        let purges = index.purged.get(&format!("{}/{file_name}", session.name)).into_iter().flatten();
+        let by_device = |(device, consent): &&(PublicKey, String)| {
+            *consent == body.consent_id && index.keys_of_device(device).contains(&body.device_key)
+        };
+        match purges.into_iter().find(by_device) {
+            Some((_, consent)) => failures.push(SegmentFailure::Purged(consent.clone())),
+            None => failures.push(SegmentFailure::SealedFileMissing(file_name.clone())),
+        }
         return;
     };
     if metadata != (true, body.sealed.bytes) {

@@ -1,0 +1,100 @@
+//! Consent withdrawal on the device: every file of that consent not yet
+//! sent is removed (its unfinished upload abandoned at the target, the
+//! local file deleted), and a signed purge record says what went. The
+//! withdrawal and the purge record are queued in the identity lane, ahead
+//! of any media, so the dataset learns of both first.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::journal::{FileState, QueuedFile};
+use super::queue::{now_ms, QueueError, UploadEvent, UploadQueue};
+use crate::provenance::consent::{PurgeRecord, PurgedFile};
+use crate::provenance::keystore::KeyStore;
+use crate::provenance::record::{RecordBody, SignedRecord};
+use crate::provenance::values::{decode_lower_hex, Sha256Digest, UtcInstant};
+
+/// Where the queue keeps the records it writes itself, under the recordings root.
+pub const RECORDS_DIR: &str = "records";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub consent_id: String,
+    pub purged: Vec<PurgedFile>,
+    /// The signed purge record, queued for upload.
+    pub record_path: PathBuf,
+}
+
+impl UploadQueue {
+    /// Applies `withdrawal` (a signed consent withdrawal) to the queue under
+    /// `root` (the recordings directory): purges the consent's unsent files
+    /// and queues the withdrawal and a purge record signed with `keystore`.
+    /// Files already fully sent are not touched; the dataset owner deletes
+    /// those on receiving the withdrawal.
+    pub fn purge_consent(
+        &mut self,
+        root: &Path,
+        withdrawal: &SignedRecord,
+        keystore: &dyn KeyStore,
+        at: UtcInstant,
+    ) -> Result<PurgeReport, QueueError> {
+        let RecordBody::ConsentWithdrawal(body) = withdrawal.body() else {
+            return Err(QueueError::InvalidConfig(format!("{} is not a withdrawal", withdrawal.body().type_name())));
+        };
+        let consent_id = body.consent_id.clone();
+        let unsent: Vec<QueuedFile> = self
+            .status()?
+            .into_iter()
+            .filter(|f| f.consent_id.as_deref() == Some(consent_id.as_str()))
+            .filter(|f| matches!(f.state, FileState::Pending | FileState::Refused))
+            .collect();
+        let mut purged = Vec::new();
+        for file in unsent {
+            self.purge_file(&file)?;
+            let sha256 = decode_lower_hex(&file.sha256).map(Sha256Digest).unwrap_or_default();
+            purged.push(PurgedFile { name: file.name.clone(), sha256, bytes: file.size });
+        }
+        let record = PurgeRecord::sign(keystore, withdrawal, purged.clone(), at)
+            .map_err(|e| QueueError::InvalidConfig(format!("cannot sign the purge record: {e}")))?;
+        let records = root.join(RECORDS_DIR);
+        let withdrawal_name = format!("withdrawal-{consent_id}.json");
+        let purge_name = format!("purge-{consent_id}-{}.json", now_ms());
+        let withdrawal_path = write_record(&records, &withdrawal_name, withdrawal.canonical_bytes())?;
+        let record_path = write_record(&records, &purge_name, record.canonical_bytes())?;
+        self.enqueue_file(&withdrawal_path, &format!("{RECORDS_DIR}/{withdrawal_name}"))?;
+        self.enqueue_file(&record_path, &format!("{RECORDS_DIR}/{purge_name}"))?;
+        log::info!("purged {} unsent file(s) of withdrawn consent {consent_id}", purged.len());
+        Ok(PurgeReport { consent_id, purged, record_path })
+    }
+
+    fn purge_file(&mut self, file: &QueuedFile) -> Result<(), QueueError> {
+        if let Some(location) = &file.location {
+            // A failure leaves a partial upload the server expires on its own.
+            if let Err(e) = self.target.abandon(location) {
+                log::warn!("could not abandon the upload of {} at the target: {e}", file.name);
+            }
+        }
+        match fs::remove_file(&file.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(QueueError::Write { path: file.path.display().to_string(), source }),
+        }
+        self.journal.set_state(file.id, FileState::Purged, Some("purged after consent withdrawal"))?;
+        self.emit(UploadEvent::Purged { name: file.name.clone() });
+        Ok(())
+    }
+}
+
+/// Writes a record under `dir` durably (temporary file, fsync, rename).
+fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, QueueError> {
+    let io_error = |path: &Path, source| QueueError::Write { path: path.display().to_string(), source };
+    fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let path = dir.join(name);
+    let temporary = dir.join(format!(".{name}.partial"));
+    let mut file = File::create(&temporary).map_err(|e| io_error(&temporary, e))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| io_error(&temporary, e))?;
+    fs::rename(&temporary, &path).map_err(|e| io_error(&path, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
+    Ok(path)
+}
