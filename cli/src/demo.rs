@@ -14,7 +14,7 @@ use crate::keys::{self, GiveArgs, KeygenArgs, RECIPIENT_IDENTITY};
 use crate::record::{self, RecordArgs};
 use crate::upload;
 use crate::verify;
-use egocap_core::upload::{InboxTarget, QueueConfig, RunOutcome};
+use egocap_core::upload::{InboxTarget, QueueConfig, RunOutcome, StopSignal};
 
 const DEMO_NOTICE: &str = "You will record yourself doing household chores with a phone on your head. \
 The video and motion data train household robots. \
@@ -60,7 +60,7 @@ pub fn run(out: &Path) -> Result<()> {
     let inbox = out.join("inbox");
     println!("uploading to the local inbox {} (1 MiB chunks):", inbox.display());
     let config = QueueConfig { chunk_size: 1 << 20, ..QueueConfig::default() };
-    let outcome = upload::upload(&args.out, Box::new(InboxTarget::new(&inbox)), config, true)?;
+    let outcome = upload::upload(&args.out, Box::new(InboxTarget::new(&inbox)), config, true, &StopSignal::new())?;
     if outcome != RunOutcome::Empty {
         bail!("the demo's upload stopped: {outcome:?}");
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use egocap_core::upload::{
-    AuthError, AuthProvider, Backoff, InboxTarget, QueueConfig, QueuedFile, RunOutcome, StopSignal, Timeouts,
-    TusTarget, UploadEvent, UploadListener, UploadQueue, UploadTarget, UreqTransport,
+    AuthError, AuthProvider, Backoff, InboxTarget, JournalError, QueueConfig, QueuedFile, RunOutcome, StopSignal,
+    Timeouts, TusTarget, UploadEvent, UploadJournal, UploadListener, UploadQueue, UploadTarget, UreqTransport,
 };
 
 pub const JOURNAL_FILE: &str = "upload-journal.db";
@@ -43,6 +43,13 @@ pub struct UploadArgs {
     /// Read timeout in seconds (a stalled server fails after this long).
     #[arg(long, default_value_t = 30)]
     pub read_timeout: u64,
+    /// Stop after this many seconds even if files are left (they resume on the next run).
+    #[arg(long)]
+    pub give_up_after: Option<u64>,
+    /// If the journal is corrupt, keep it aside (`upload-journal.db.corrupt-<ms>`) and start a
+    /// new one that adopts the files again (files already sent are sent again, as new uploads).
+    #[arg(long)]
+    pub reset_corrupt_journal: bool,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -76,16 +83,50 @@ pub fn run(args: &UploadArgs) -> Result<()> {
         max_bytes_per_second: args.max_rate,
         ..QueueConfig::default()
     };
-    let outcome = upload(&args.dir, target, config, !args.quiet)?;
+    let journal = args.dir.join(JOURNAL_FILE);
+    if args.reset_corrupt_journal {
+        set_aside_if_corrupt(&journal)?;
+    }
+    let stop = Arc::new(StopSignal::new());
+    if let Some(seconds) = args.give_up_after {
+        let stopper = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(seconds));
+            stopper.stop();
+        });
+    }
+    let outcome = upload(&args.dir, target, config, !args.quiet, &stop)?;
     match outcome {
         RunOutcome::Empty => Ok(()),
         RunOutcome::Unauthorized => bail!("the server refused the credentials after a refresh; nothing was lost"),
-        other => bail!("the upload stopped: {other:?}"),
+        RunOutcome::Stopped => {
+            bail!("gave up after {} s; nothing was lost, run again to resume", args.give_up_after.unwrap_or(0))
+        }
+        RunOutcome::WaitingForNetwork => bail!("the network policy holds the remaining files back"),
     }
 }
 
-/// Queues every finished file under `dir` and sends until nothing is left.
-pub fn upload(dir: &Path, target: Box<dyn UploadTarget>, config: QueueConfig, verbose: bool) -> Result<RunOutcome> {
+fn set_aside_if_corrupt(journal: &Path) -> Result<()> {
+    match UploadJournal::open(journal) {
+        Err(JournalError::Corrupt { .. }) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let aside = UploadJournal::set_aside(journal, u64::try_from(now).unwrap_or(u64::MAX))?;
+            eprintln!("egocap: the corrupt journal is kept as {}; starting a new one", aside.display());
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Queues every finished file under `dir` and sends until nothing is left (or `stop`).
+pub fn upload(
+    dir: &Path,
+    target: Box<dyn UploadTarget>,
+    config: QueueConfig,
+    verbose: bool,
+    stop: &StopSignal,
+) -> Result<RunOutcome> {
     let mut queue = UploadQueue::open(&dir.join(JOURNAL_FILE), target, config)
         .with_context(|| format!("opening the upload queue of {}", dir.display()))?;
     if verbose {
@@ -95,7 +136,7 @@ pub fn upload(dir: &Path, target: Box<dyn UploadTarget>, config: QueueConfig, ve
     if verbose {
         println!("queued    {added} new file(s) from {}", dir.display());
     }
-    let outcome = queue.run_until_empty(&StopSignal::new())?;
+    let outcome = queue.run_until_empty(stop)?;
     let problems: Vec<QueuedFile> = queue.status()?.into_iter().filter(|f| f.last_error.is_some()).collect();
     for file in &problems {
         eprintln!("egocap: {} {:?}: {}", file.name, file.state, file.last_error.as_deref().unwrap_or_default());
@@ -109,7 +150,7 @@ pub fn queue(command: &QueueCommand) -> Result<()> {
     if !journal.exists() {
         bail!("{} has no upload journal; nothing was queued there", dir.display());
     }
-    let files = egocap_core::upload::UploadJournal::open(&journal)?.files()?;
+    let files = UploadJournal::open(&journal)?.files()?;
     println!("{:<10} {:>12} {:>12}  name", "state", "acknowledged", "size");
     for file in &files {
         let state = format!("{:?}", file.state).to_lowercase();
