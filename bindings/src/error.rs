@@ -1,6 +1,8 @@
 //! The one error the app sees, and the one a host key store throws. Core
 //! errors fold into a few cases an app can act on; the message says what
 //! failed, never pixel data or secrets (no private key, no age identity).
+//! (A host HTTP transport throws its own, `TransportFailure`, beside its
+//! trait in `upload/host.rs`.)
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,6 +13,7 @@ use egocap_core::provenance::keystore::{KeyStoreError, PublicKeyError};
 use egocap_core::provenance::RecordError;
 use egocap_core::session::CaptureError;
 use egocap_core::sink::SinkError;
+use egocap_core::upload::{JournalError, QueueError};
 use egocap_core::verify::VerifyError;
 
 /// Thrown by every fallible call (Kotlin `EgocapException`, Swift `EgocapError`).
@@ -27,9 +30,21 @@ pub enum EgocapError {
     /// The encoder (OpenH264 or the host's) could not be set up or failed.
     #[error("encoder: {reason}")]
     Encoder { reason: String },
-    /// A segment or summary could not be written to storage.
+    /// A segment or summary could not be written to storage, or a file
+    /// to upload (or the upload journal) could not be read or written.
     #[error("storage: {reason}")]
     Storage { reason: String },
+    /// The disk is full: the upload journal (or a record the queue writes)
+    /// cannot take a change. Nothing queued is lost; free space and call again.
+    #[error("{reason}")]
+    StorageFull { reason: String },
+    /// The upload journal cannot be used: it is not a journal, is damaged,
+    /// or was written by a newer egocap. The queued files are untouched:
+    /// `setAsideUploadJournal(path)` moves it aside, and a queue opened
+    /// afterwards adopts the sessions on disk again (`enqueueSessions`).
+    /// The reason (the core's message) already says which journal.
+    #[error("{reason}")]
+    UploadJournalCorrupt { reason: String },
     /// The recording pipeline failed; segments finished before it are kept.
     #[error("recording failed: {reason}")]
     PipelineFailed { reason: String },
@@ -227,6 +242,39 @@ impl From<VerifyError> for EgocapError {
     }
 }
 
+/// Upload queue errors: the journal's, reading or deleting a queued file, the settings.
+/// (A failing upload is no error: the queue retries it and reports it in
+/// `UploadEvent`s and `QueuedUpload.lastError`.)
+impl From<QueueError> for EgocapError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::Journal(e) => e.into(),
+            e @ (QueueError::Read { .. } | QueueError::Write { .. }) if is_storage_full(&e) => {
+                Self::StorageFull { reason: e.to_string() }
+            }
+            e @ (QueueError::Read { .. } | QueueError::Write { .. }) => Self::Storage { reason: e.to_string() },
+            QueueError::InvalidConfig(reason) => Self::InvalidSettings { reason },
+        }
+    }
+}
+
+impl From<JournalError> for EgocapError {
+    fn from(error: JournalError) -> Self {
+        match error {
+            e @ (JournalError::Corrupt { .. } | JournalError::NewerSchema { .. }) => {
+                Self::UploadJournalCorrupt { reason: e.to_string() }
+            }
+            e @ JournalError::DiskFull { .. } => Self::StorageFull { reason: e.to_string() },
+            e @ JournalError::Sqlite { .. } => Self::Storage { reason: e.to_string() },
+        }
+    }
+}
+
+fn is_storage_full(error: &QueueError) -> bool {
+    matches!(error, QueueError::Read { source, .. } | QueueError::Write { source, .. }
+        if source.kind() == std::io::ErrorKind::StorageFull)
+}
+
 /// Detector errors reach the app only from loading the model at start (a
 /// failure on a frame mid-session fails that frame closed instead).
 impl From<DetectError> for EgocapError {
@@ -302,6 +350,29 @@ mod tests {
         assert_eq!(host.to_string(), "key store: keystore locked");
         let thrown: KeyStoreError = KeyStoreFailure::Failed { reason: "keystore locked".into() }.into();
         assert_eq!(EgocapError::from(thrown).to_string(), "key store: keystore locked");
+    }
+
+    #[test]
+    fn upload_queue_errors_map_to_what_the_app_can_do() {
+        let corrupt: EgocapError =
+            QueueError::from(JournalError::Corrupt { path: "/q/journal.db".into(), reason: "not a database".into() })
+                .into();
+        assert!(
+            matches!(&corrupt, EgocapError::UploadJournalCorrupt { reason } if reason.starts_with("the upload journal /q/journal.db")),
+            "{corrupt}"
+        );
+        let newer: EgocapError = JournalError::NewerSchema { path: "/q/journal.db".into(), found: 9 }.into();
+        assert!(matches!(newer, EgocapError::UploadJournalCorrupt { .. }), "{newer}");
+        let full: EgocapError = JournalError::DiskFull { path: "/q/journal.db".into() }.into();
+        assert_eq!(full.to_string(), "the disk holding the upload journal /q/journal.db is full");
+        let no_space = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let full: EgocapError = QueueError::Write { path: "/q/a".into(), source: no_space }.into();
+        assert!(matches!(full, EgocapError::StorageFull { .. }), "{full}");
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let read: EgocapError = QueueError::Read { path: "/q/a".into(), source: missing }.into();
+        assert!(matches!(read, EgocapError::Storage { .. }), "{read}");
+        let settings: EgocapError = QueueError::InvalidConfig("chunk_size must be positive".into()).into();
+        assert_eq!(settings.to_string(), "invalid settings: chunk_size must be positive");
     }
 
     #[test]

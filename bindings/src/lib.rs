@@ -3,9 +3,11 @@
 //! [`RecordingSession`] object (sealed and face-blurred by default, see
 //! [`FaceBlurConfig`]), signed records as JSON text (device registration,
 //! consent, withdrawal, recipient set, key change), [`verify_dataset`] for
-//! the owner's side, one error enum, and the host's hooks as foreign traits
-//! ([`VideoEncoder`], [`KeyStore`], [`LogSink`], [`EventSink`]). No capture,
-//! blurring or provenance logic lives here.
+//! the owner's side, the [`UploadQueue`] that sends sealed sessions to a
+//! tus server or a local inbox, one error enum, and the host's hooks as
+//! foreign traits ([`VideoEncoder`], [`KeyStore`], [`LogSink`],
+//! [`EventSink`], [`HttpTransport`], [`AuthProvider`], [`UploadListener`]).
+//! No capture, blurring, provenance or upload logic lives here.
 //!
 //! Threading: `RecordingSession::start` (model, encoder and directory set-up),
 //! `stop` (waits for the last segment to be encoded and written) and
@@ -13,6 +15,8 @@
 //! call them from a background thread (Kotlin: `Dispatchers.IO`, Swift: a
 //! `Task.detached` or a serial queue). Pushes return quickly. Foreign trait
 //! methods run on the library's worker thread and must return quickly.
+//! `UploadQueue.runUntilEmpty` blocks while it sends (the app's upload
+//! worker calls it); the upload hooks run on that thread.
 //!
 //! Errors: every call that does work returns `Result<_, EgocapError>` and
 //! runs inside [`error::guarded`], so even a panic on the caller's thread
@@ -43,6 +47,7 @@ mod push_cost;
 mod sealing;
 mod session;
 mod summary;
+mod upload;
 mod verify;
 
 pub use blur::{FaceBlurConfig, FaceModel};
@@ -60,4 +65,8 @@ pub use logging::{LogLevel, LogRecord, LogSink};
 pub use push_cost::PushCost;
 pub use sealing::SealingConfig;
 pub use session::RecordingSession;
+pub use upload::{
+    set_aside_upload_journal, AuthProvider, HttpHeader, HttpRequest, HttpResponse, HttpTransport, QueuedUpload,
+    TransportFailure, UploadListener, UploadQueue, UploadQueueConfig, UploadState,
+};
 pub use verify::{verify_dataset, SegmentFailure, SegmentFailureKind, SegmentVerdict, VerificationReport};

@@ -33,6 +33,7 @@ fun main() {
     run.test("an_exception_in_the_host_event_sink_does_not_disturb_the_recording") { throwingEventSink() }
     sealingTests(run)
     blurTests(run)
+    uploadTests(run)
 
     exitProcess(run.finish())
 }

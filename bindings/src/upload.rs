@@ -1,0 +1,227 @@
+//! The upload queue as the app drives it: sealed sessions leave the device
+//! resumably, records before media, to a tus 1.0 server or a local inbox
+//! directory (`egocap_core::upload`).
+//!
+//! Threading: `runUntilEmpty` blocks for as long as there is something to
+//! send; the app calls it from its own worker (WorkManager, a
+//! BGProcessingTask) and `stop()` from any other thread ends it between
+//! chunks. The other calls do not wait for a run: they go to the same
+//! journal through a second connection (SQLite in WAL mode lets the two
+//! share it), so the UI can poll `status()` and a finished recording can
+//! be queued while a run sends. Settings changed during a run
+//! (`setNetwork`, `setListener`) apply from the next run.
+
+mod config;
+mod host;
+mod status;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use egocap_core::upload::{
+    self as core, InboxTarget, NetworkState, RunOutcome, StopSignal, TusTarget, UploadJournal, UploadTarget,
+    UreqTransport,
+};
+
+use crate::error::{guarded, EgocapError};
+pub use config::UploadQueueConfig;
+pub use host::{AuthProvider, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportFailure, UploadListener};
+use host::{HostAuth, HostTransport, HostUploadListener};
+pub use status::{QueuedUpload, UploadState};
+
+/// The journal of what is queued, one target, and the loop that sends.
+/// Thread-safe; see the module documentation for which calls block.
+#[derive(uniffi::Object)]
+pub struct UploadQueue {
+    /// Sends; held for the whole of `run_until_empty`.
+    runner: Mutex<core::UploadQueue>,
+    /// The same journal through its own connection, for every call but
+    /// the run, so none of them waits for a run to end.
+    control: Mutex<core::UploadQueue>,
+    /// The stop signal of the run in progress (a fresh one per run).
+    run_stop: Mutex<Arc<StopSignal>>,
+    /// What the host last reported; each run starts with it.
+    network: Mutex<NetworkState>,
+    listener: Mutex<Option<Arc<dyn core::UploadListener>>>,
+}
+
+#[uniffi::export]
+impl UploadQueue {
+    /// A queue that sends to a tus 1.0 server: `endpoint` is its creation
+    /// URL (e.g. `https://host/files/`). `transport` is the host's HTTP
+    /// stack, or `null` for the library's own (with the config's timeouts);
+    /// `auth` adds credentials to every request, or `null` for none. Opens
+    /// (or creates) the journal at `journal_path`; a journal that is not one
+    /// is `UploadJournalCorrupt`, a path that cannot be created `Storage`.
+    #[uniffi::constructor]
+    pub fn open_tus(
+        journal_path: String,
+        endpoint: String,
+        config: UploadQueueConfig,
+        transport: Option<Arc<dyn HttpTransport>>,
+        auth: Option<Arc<dyn AuthProvider>>,
+    ) -> Result<Arc<Self>, EgocapError> {
+        guarded(|| {
+            let transport: Arc<dyn core::Transport> = match transport {
+                Some(host) => Arc::new(HostTransport(host)),
+                None => Arc::new(UreqTransport::new(config.timeouts())),
+            };
+            let auth = auth.map(|host| Arc::new(HostAuth(host)) as Arc<dyn core::AuthProvider>);
+            let target = || Box::new(TusTarget::new(&endpoint, transport.clone(), auth.clone())) as _;
+            Self::open(&journal_path, target, config)
+        })
+    }
+
+    /// A queue that "uploads" into a local directory with the same chunk
+    /// and resume semantics: each file ends up at `<inbox_dir>/<session>/<file>`.
+    /// For desktop tools, tests, and an app without a server yet.
+    #[uniffi::constructor]
+    pub fn open_inbox(
+        journal_path: String,
+        inbox_dir: String,
+        config: UploadQueueConfig,
+    ) -> Result<Arc<Self>, EgocapError> {
+        guarded(|| Self::open(&journal_path, || Box::new(InboxTarget::new(Path::new(&inbox_dir))) as _, config))
+    }
+
+    /// Queues every finished file of the sealed sessions directly under
+    /// `root` (the recording's output directory) that is not queued yet;
+    /// returns how many were added. A segment still being written is left
+    /// for a later call.
+    pub fn enqueue_sessions(&self, root: String) -> Result<u32, EgocapError> {
+        guarded(|| Ok(count(lock(&self.control).enqueue_sessions(Path::new(&root))?)))
+    }
+
+    /// Queues one file under `name` at the target (`<session>/<file>`);
+    /// false if that path is queued already.
+    pub fn enqueue_file(&self, path: String, name: String) -> Result<bool, EgocapError> {
+        guarded(|| Ok(lock(&self.control).enqueue_file(Path::new(&path), &name)?))
+    }
+
+    /// Every file the journal knows, in upload order (records before the
+    /// media that cite them).
+    pub fn status(&self) -> Result<Vec<QueuedUpload>, EgocapError> {
+        guarded(|| Ok(lock(&self.control).status()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Makes every waiting or refused file due now (the app's "retry now").
+    pub fn retry_now(&self) -> Result<(), EgocapError> {
+        guarded(|| Ok(lock(&self.control).retry_now()?))
+    }
+
+    /// What the device is connected to; media waits for a network the
+    /// config allows, records go on any. Applies from the next run: to
+    /// apply it to a run in progress, `stop()` it and run again.
+    pub fn set_network(&self, network: NetworkState) {
+        *lock(&self.network) = network;
+    }
+
+    /// Receives the queue's events from now on (from the next run for a
+    /// run in progress), replacing any listener set before.
+    pub fn set_listener(&self, listener: Arc<dyn UploadListener>) {
+        let listener: Arc<dyn core::UploadListener> = Arc::new(HostUploadListener(listener));
+        lock(&self.control).set_listener(listener.clone());
+        *lock(&self.listener) = Some(listener);
+    }
+
+    /// Sends until nothing is pending (`EMPTY`), the network the host set
+    /// allows nothing more (`WAITING_FOR_NETWORK`), the server refuses the
+    /// credentials after a refresh (`UNAUTHORIZED`), or `stop()` is called
+    /// (`STOPPED`). Failed requests are retried with backoff within the
+    /// run. Blocking, for as long as that takes: call it from a worker
+    /// thread. A second call waits for the first to end.
+    pub fn run_until_empty(&self) -> Result<RunOutcome, EgocapError> {
+        guarded(|| {
+            let mut runner = lock(&self.runner);
+            let stop = Arc::new(StopSignal::new());
+            *lock(&self.run_stop) = stop.clone();
+            runner.set_network(*lock(&self.network));
+            if let Some(listener) = lock(&self.listener).clone() {
+                runner.set_listener(listener);
+            }
+            Ok(runner.run_until_empty(&stop)?)
+        })
+    }
+
+    /// Ends the run in progress between two chunks (at once if it waits to
+    /// retry): its `runUntilEmpty` returns `STOPPED`, at most one chunk
+    /// having been sent in vain. Does nothing when no run is going; a later
+    /// run sends again. Returns at once; call it from any thread.
+    pub fn stop(&self) {
+        lock(&self.run_stop).stop();
+    }
+
+    /// Deletes the local copies of files the target has held in full for
+    /// longer than the retention period; returns how many. Each run does
+    /// this too.
+    pub fn delete_expired(&self) -> Result<u32, EgocapError> {
+        guarded(|| Ok(count(lock(&self.control).delete_expired()?)))
+    }
+}
+
+impl UploadQueue {
+    /// Opens the journal twice (runner and control), each with its own target.
+    fn open(
+        journal_path: &str,
+        target: impl Fn() -> Box<dyn UploadTarget>,
+        config: UploadQueueConfig,
+    ) -> Result<Arc<Self>, EgocapError> {
+        let config = core::QueueConfig::from(config);
+        let journal = Path::new(journal_path);
+        let runner = core::UploadQueue::open(journal, target(), config.clone())?;
+        let control = core::UploadQueue::open(journal, target(), config)?;
+        Ok(Arc::new(Self {
+            runner: Mutex::new(runner),
+            control: Mutex::new(control),
+            run_stop: Mutex::new(Arc::new(StopSignal::new())),
+            network: Mutex::new(NetworkState::WIRED),
+            listener: Mutex::new(None),
+        }))
+    }
+}
+
+/// Moves a journal that `UploadQueue.open…` found corrupt to
+/// `<journal_path>.corrupt-<ms>` (kept for inspection; its write-ahead log
+/// is removed with it), so a fresh journal can be opened at the same path.
+/// Returns the new name.
+#[uniffi::export]
+pub fn set_aside_upload_journal(journal_path: String) -> Result<String, EgocapError> {
+    guarded(|| {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let aside = UploadJournal::set_aside(Path::new(&journal_path), u64::try_from(now_ms).unwrap_or(u64::MAX))?;
+        Ok(aside.display().to_string())
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside a call (turned into `Internal` by `guarded`) leaves
+    // nothing half-done: the journal commits every change whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_while_no_run_is_going_does_not_stop_the_next_run() {
+        let dir = std::env::temp_dir().join(format!("egocap-ffi-upload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = dir.join("journal.db").display().to_string();
+        let queue =
+            UploadQueue::open_inbox(journal, dir.join("inbox").display().to_string(), UploadQueueConfig::default())
+                .unwrap();
+        queue.stop();
+        std::fs::write(dir.join("consent.json"), b"{}").unwrap();
+        assert!(queue.enqueue_file(dir.join("consent.json").display().to_string(), "s/consent.json".into()).unwrap());
+        assert_eq!(queue.run_until_empty().unwrap(), RunOutcome::Empty);
+        assert_eq!(std::fs::read(dir.join("inbox/s/consent.json")).unwrap(), b"{}");
+        assert_eq!(queue.status().unwrap()[0].state, UploadState::Complete);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
