@@ -49,19 +49,25 @@ echo "bench-upload: $size bytes to $endpoint, $runs run(s) each"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# Alternate the two, and empty the store after each upload, so neither
+# side inherits the other's dirty pages or a fuller disk.
 for run in $(seq "$runs"); do
     location="$(curl -s -D - -o /dev/null -X POST -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $size" "$endpoint" |
         awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')"
     seconds="$(curl -s -o /dev/null -w '%{time_total}' -X PATCH -H 'Expect:' -H 'Tus-Resumable: 1.0.0' \
         -H 'Upload-Offset: 0' -H 'Content-Type: application/offset+octet-stream' -T "$work/payload.bin" "$location")"
-    awk -v s="$seconds" -v b="$size" -v r="$run" 'BEGIN { printf "curl run %d: %.2f s, %.1f MB/s\n", r, s, b / 1e6 / s }'
+    awk -v s="$seconds" -v b="$size" -v r="$run" 'BEGIN { printf "curl   run %d: %.2f s, %.1f MB/s\n", r, s, b / 1e6 / s }'
     awk -v s="$seconds" -v b="$size" 'BEGIN { print b / 1e6 / s }' >>"$work/curl.rates"
+    rm -f "$work/store/"*; sync
+
+    "$bin" bench upload --server "$endpoint" --file "$work/payload.bin" --chunk-mb "$chunk_mb" --runs 1 >"$work/egocap.out"
+    sed -n "s/^run 0: /egocap run $run: /p" "$work/egocap.out"
+    sed -n 's/^run 0: [0-9.]* s, \([0-9.]*\) MB\/s.*/\1/p' "$work/egocap.out" >>"$work/egocap.rates"
+    sed -n 's/.*CPU \([0-9.]*\) ms per MB/\1/p' "$work/egocap.out" >>"$work/egocap.cpu"
+    rm -f "$work/store/"*; sync
 done
 curl_rate="$(median <"$work/curl.rates")"
-echo "curl median: $curl_rate MB/s"
-
-"$bin" bench upload --server "$endpoint" --file "$work/payload.bin" --chunk-mb "$chunk_mb" --runs "$runs" |
-    tee "$work/egocap.out"
-egocap_rate="$(sed -n 's/^egocap median: \([0-9.]*\) MB\/s/\1/p' "$work/egocap.out")"
-awk -v e="$egocap_rate" -v c="$curl_rate" -v m="$chunk_mb" \
-    'BEGIN { printf "egocap (%d MiB chunks) reaches %.0f %% of curl'"'"'s rate (goal >= 90 %%)\n", m, 100 * e / c }'
+egocap_rate="$(median <"$work/egocap.rates")"
+egocap_cpu="$(median <"$work/egocap.cpu")"
+echo "medians: curl $curl_rate MB/s, egocap $egocap_rate MB/s ($chunk_mb MiB chunks), egocap CPU $egocap_cpu ms per MB"
+awk -v e="$egocap_rate" -v c="$curl_rate" 'BEGIN { printf "egocap reaches %.0f %% of curl'"'"'s rate (goal >= 90 %%)\n", 100 * e / c }'
