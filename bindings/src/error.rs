@@ -254,6 +254,7 @@ impl From<QueueError> for EgocapError {
             }
             e @ (QueueError::Read { .. } | QueueError::Write { .. }) => Self::Storage { reason: e.to_string() },
             QueueError::InvalidConfig(reason) => Self::InvalidSettings { reason },
+            QueueError::InvalidRecord(reason) => Self::InvalidRecord { reason },
         }
     }
 }

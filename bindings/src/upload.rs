@@ -41,8 +41,8 @@ pub struct UploadQueue {
     control: Mutex<core::UploadQueue>,
     /// The stop signal of the run in progress (a fresh one per run).
     run_stop: Mutex<Arc<StopSignal>>,
-    /// What the host last reported; each run starts with it.
-    network: Mutex<NetworkState>,
+    /// What the host last reported, shared with the runner, which reads it between chunks.
+    network: Arc<Mutex<NetworkState>>,
     listener: Mutex<Option<Arc<dyn core::UploadListener>>>,
 }
 
@@ -111,8 +111,9 @@ impl UploadQueue {
     }
 
     /// What the device is connected to; media waits for a network the
-    /// config allows, records go on any. Applies from the next run: to
-    /// apply it to a run in progress, `stop()` it and run again.
+    /// config allows, records go on any. Until the app says, the queue
+    /// assumes a metered network (records only). A run in progress reads it
+    /// between chunks: a switch to cellular holds media back at once.
     pub fn set_network(&self, network: NetworkState) {
         *lock(&self.network) = network;
     }
@@ -136,7 +137,6 @@ impl UploadQueue {
             let mut runner = lock(&self.runner);
             let stop = Arc::new(StopSignal::new());
             *lock(&self.run_stop) = stop.clone();
-            runner.set_network(*lock(&self.network));
             if let Some(listener) = lock(&self.listener).clone() {
                 runner.set_listener(listener);
             }
@@ -171,11 +171,14 @@ impl UploadQueue {
         let journal = Path::new(journal_path);
         let runner = core::UploadQueue::open(journal, target(), config.clone())?;
         let control = core::UploadQueue::open(journal, target(), config)?;
+        let network = runner.network_handle();
+        // Unknown is metered: nothing but records until the app says otherwise.
+        *lock(&network) = NetworkState { kind: core::NetworkKind::Metered, charging: false };
         Ok(Arc::new(Self {
             runner: Mutex::new(runner),
             control: Mutex::new(control),
             run_stop: Mutex::new(Arc::new(StopSignal::new())),
-            network: Mutex::new(NetworkState::WIRED),
+            network,
             listener: Mutex::new(None),
         }))
     }

@@ -103,6 +103,9 @@ pub fn run(args: &UploadArgs) -> Result<()> {
             bail!("gave up after {} s; nothing was lost, run again to resume", args.give_up_after.unwrap_or(0))
         }
         RunOutcome::WaitingForNetwork => bail!("the network policy holds the remaining files back"),
+        RunOutcome::WaitingForRecords => {
+            bail!("media wait for records the server refused or that are missing; see `egocap queue status`")
+        }
     }
 }
 

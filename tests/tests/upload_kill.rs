@@ -1,13 +1,16 @@
 //! `egocap upload` killed with SIGKILL at random instants, 50 times, against
 //! a real tus server behind a throttling proxy. After each kill the next
-//! run resumes; the proxy counts the PATCH bytes it forwarded and the
-//! server's store shows what was kept, so the bytes re-sent per interruption
-//! are measured outside the client. Prints their distribution (the README's
-//! figure); asserts each is at most one chunk, that no file is deleted
-//! locally before the server holds all of it, and that nothing is lost.
+//! run resumes. Re-sent bytes are counted outside the client, from the
+//! proxy's log of what it forwarded: PATCH bytes below the high-water mark
+//! of their upload, and every byte sent to a second upload of one file (a
+//! client that forgot its place would re-create). Prints their distribution
+//! (the README's figure); asserts each interruption re-sent at most one
+//! chunk, that each file has one upload, that no file is deleted locally
+//! before the server holds all of it, and that nothing is lost.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,8 +39,46 @@ fn session_id(n: usize) -> String {
     format!("{n:032x}")
 }
 
-fn stored_bytes(server: &TusServer) -> u64 {
-    server.uploads().unwrap().iter().map(|u| u.stored_bytes).sum()
+/// Re-sent bytes by the proxy's log (see the module comment).
+#[derive(Default)]
+struct ResendLedger {
+    entries_seen: usize,
+    /// Upload id → the end of the furthest PATCH forwarded to it.
+    high_water: HashMap<String, u64>,
+    /// File name → its first upload id.
+    first_upload: HashMap<String, String>,
+}
+
+impl ResendLedger {
+    /// The re-sent bytes in the log entries since the last call.
+    fn account(&mut self, proxy: &FaultProxy, server: &TusServer) -> u64 {
+        let log = proxy.log();
+        let names: HashMap<String, String> = server
+            .uploads()
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.id.clone(), u.metadata.get("filename").cloned().unwrap_or_default()))
+            .collect();
+        let mut resent = 0;
+        for request in &log[self.entries_seen..] {
+            let Some(offset) = request.upload_offset.filter(|_| request.method == "PATCH") else { continue };
+            let sent = request.body_bytes_forwarded;
+            let id = request.path.rsplit('/').next().unwrap_or_default().to_owned();
+            if sent == 0 {
+                continue;
+            }
+            let name = names.get(&id).cloned().unwrap_or_default();
+            if *self.first_upload.entry(name).or_insert_with(|| id.clone()) != id {
+                resent += sent;
+                continue;
+            }
+            let mark = self.high_water.entry(id).or_default();
+            resent += (*mark).min(offset + sent).saturating_sub(offset);
+            *mark = (*mark).max(offset + sent);
+        }
+        self.entries_seen = log.len();
+        resent
+    }
 }
 
 /// Waits until the proxy has forwarded everything the killed client had
@@ -66,9 +107,9 @@ fn uploads_resume_after_sigkill_without_resending_more_than_a_chunk() {
     println!("kill instants seeded with {seed}");
 
     let mut resent_per_kill = Vec::new();
+    let mut ledger = ResendLedger::default();
     let started = Instant::now();
     while resent_per_kill.len() < KILLS {
-        let (forwarded_before, stored_before) = (proxy.patch_body_bytes_forwarded(), stored_bytes(&server));
         let mut child = start_upload(&recordings.root, &proxy.endpoint());
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -84,9 +125,7 @@ fn uploads_resume_after_sigkill_without_resending_more_than_a_chunk() {
         child.kill().unwrap();
         child.wait().unwrap();
         settle(&proxy);
-        let forwarded = proxy.patch_body_bytes_forwarded() - forwarded_before;
-        let kept = stored_bytes(&server) - stored_before;
-        resent_per_kill.push(forwarded.saturating_sub(kept));
+        resent_per_kill.push(ledger.account(&proxy, &server));
         // Nothing is deleted locally before the server holds all of it.
         let uploads = server.uploads().unwrap();
         for (name, sha256) in &recordings.files {
@@ -103,6 +142,13 @@ fn uploads_resume_after_sigkill_without_resending_more_than_a_chunk() {
     let status = start_upload(&recordings.root, &proxy.endpoint()).wait().unwrap();
     assert!(status.success());
     recordings.assert_all_on(&server).unwrap();
+    let resent_at_the_end = ledger.account(&proxy, &server);
+    assert!(resent_at_the_end <= CHUNK, "the last run re-sent {resent_at_the_end} bytes");
+    let mut uploads_per_file: HashMap<String, usize> = HashMap::new();
+    for upload in server.uploads().unwrap().iter().filter(|u| u.stored_bytes > 0) {
+        *uploads_per_file.entry(upload.metadata.get("filename").cloned().unwrap_or_default()).or_default() += 1;
+    }
+    assert!(uploads_per_file.values().all(|n| *n == 1), "a file was uploaded twice: {uploads_per_file:?}");
 
     resent_per_kill.sort_unstable();
     let at = |q: usize| resent_per_kill[(resent_per_kill.len() - 1) * q / 100];

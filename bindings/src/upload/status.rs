@@ -93,6 +93,8 @@ pub enum RunOutcome {
     WaitingForNetwork,
     /// The server refused the credentials after a refresh; the files wait.
     Unauthorized,
+    /// Media wait for their records, which the server refused or that are missing (see `status()`).
+    WaitingForRecords,
 }
 
 /// What the queue tells the app as it goes (to its `UploadListener`).

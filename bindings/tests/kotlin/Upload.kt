@@ -199,6 +199,7 @@ fun inboxReceivesEverything() {
     val inbox = File(tempDir(), "inbox") // does not exist yet: the queue creates it
     val listener = CollectingUploadListener()
     val queue = UploadQueue.openInbox(journalIn(), inbox.path, UploadQueueConfig(chunkSize = 1000u))
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     queue.setListener(listener)
     checkEquals(4u, queue.enqueueSessions(recordings), "files queued")
     checkEquals(0u, queue.enqueueSessions(recordings), "files queued a second time")
@@ -229,6 +230,7 @@ fun sealedRecordingVerifiesInInbox() {
     val dir = File(session.segmentDir())
     val inbox = File(tempDir(), "inbox")
     val queue = UploadQueue.openInbox(journalIn(), inbox.path, UploadQueueConfig())
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     val files = dir.list()!!.filter { !it.startsWith(".") }
     checkEquals(files.size.toUInt(), queue.enqueueSessions(dir.parent), "files queued (${files.sorted()})")
     checkEquals(RunOutcome.EMPTY, queue.runUntilEmpty(), "outcome")
@@ -246,6 +248,7 @@ fun retentionDeletesLocalCopies() {
     val inbox = File(tempDir(), "inbox")
     val listener = CollectingUploadListener()
     val queue = UploadQueue.openInbox(journalIn(), inbox.path, UploadQueueConfig(retentionSeconds = 0uL))
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     queue.setListener(listener)
     queue.enqueueSessions(recordings)
     val contents = sessionContents(session)
@@ -268,6 +271,7 @@ fun throwingUploadListener() {
     val inbox = File(tempDir(), "inbox")
     val calls = AtomicInteger()
     val queue = UploadQueue.openInbox(journalIn(), inbox.path, UploadQueueConfig(chunkSize = 1000u))
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     queue.setListener(object : UploadListener {
         override fun onUploadEvent(event: UploadEvent) {
             if (calls.incrementAndGet() % 2 == 0) throw IllegalStateException("the UI is gone")
@@ -292,6 +296,7 @@ fun kotlinTransportResumes() {
     server.patchFaults[9] = PatchFault.JVM_ERROR
     val listener = CollectingUploadListener()
     val queue = UploadQueue.openTus(journalIn(), TUS_ENDPOINT, quickRetries(), server, null)
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     queue.setListener(listener)
     checkEquals(4u, queue.enqueueSessions(recordings), "files queued")
     checkEquals(RunOutcome.EMPTY, queue.runUntilEmpty(), "outcome")
@@ -327,6 +332,7 @@ fun authRefresh() {
     // t1 is refused; one refresh gives t2, which the server takes.
     val auth = TokenAuth(listOf("t1", "t2"))
     val queue = UploadQueue.openTus(journalIn(), TUS_ENDPOINT, quickRetries(), server, auth)
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     queue.enqueueSessions(recordings)
     checkEquals(RunOutcome.EMPTY, queue.runUntilEmpty(), "outcome with a refreshable token")
     checkEquals(1, auth.refreshes.get(), "refreshes")
@@ -338,6 +344,7 @@ fun authRefresh() {
     val stuck = FakeTusServer(requiredToken = "t2")
     val listener = CollectingUploadListener()
     val refused = UploadQueue.openTus(journalIn(), TUS_ENDPOINT, quickRetries(), stuck, TokenAuth(listOf("t1")))
+    refused.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     refused.setListener(listener)
     refused.enqueueSessions(recordings)
     checkEquals(RunOutcome.UNAUTHORIZED, refused.runUntilEmpty(), "outcome with a stale token")
@@ -356,6 +363,7 @@ fun authRefresh() {
     val flaky = TokenAuth(listOf("t2")).apply { failNextHeaders = IllegalStateException("keychain locked") }
     val events = CollectingUploadListener()
     val retried = UploadQueue.openTus(journalIn(), TUS_ENDPOINT, quickRetries(), FakeTusServer(requiredToken = "t2"), flaky)
+    retried.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     retried.setListener(events)
     retried.enqueueSessions(recordings)
     checkEquals(RunOutcome.EMPTY, retried.runUntilEmpty(), "outcome after a throwing auth provider")
@@ -388,6 +396,7 @@ fun stopFromAnotherThread() {
     val session = fakeSealedSession(File(recordings), mediaBytes = 40_000)
     val server = FakeTusServer().apply { delayMs = 50 }
     val queue = UploadQueue.openTus(journalIn(), TUS_ENDPOINT, quickRetries(), server, null)
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     queue.enqueueSessions(recordings)
     var outcome: RunOutcome? = null
     var failure: Throwable? = null
@@ -439,6 +448,7 @@ fun typedUploadErrors() {
     val aside = setAsideUploadJournal(journal)
     check(File(aside).readBytes().contentEquals(noise)) { "the corrupt journal was not kept at $aside" }
     val fresh = UploadQueue.openInbox(journal, File(dir, "inbox").path, UploadQueueConfig())
+    fresh.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
     checkEquals(0, fresh.status().size, "files in a fresh journal")
 
     // Paths that cannot be used.

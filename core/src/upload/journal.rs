@@ -247,10 +247,28 @@ impl UploadJournal {
         updated
     }
 
+    /// The offset the target reported on resume; unlike `acknowledge` it
+    /// leaves the failure count alone (a HEAD that works is not an upload that does).
+    pub fn record_offset(&self, id: i64, held: u64) -> Result<(), JournalError> {
+        self.update("UPDATE files SET acknowledged = ?2 WHERE id = ?1", params![id, to_i64(held)])
+    }
+
+    /// The state of the file queued under `name` at the target, if any.
+    pub fn state_of(&self, name: &str) -> Result<Option<FileState>, JournalError> {
+        let state: Option<String> = self
+            .connection
+            .query_row("SELECT state FROM files WHERE name = ?1 ORDER BY id DESC LIMIT 1", [name], |row| row.get(0))
+            .optional()
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(state.as_deref().and_then(FileState::parse))
+    }
+
+    /// Only a pending file completes: one purged meanwhile (through another
+    /// connection to this journal) stays purged.
     pub fn complete(&self, id: i64, now_ms: u64) -> Result<(), JournalError> {
         self.update(
             "UPDATE files SET state = 'complete', acknowledged = size, completed_ms = ?2, last_error = NULL
-             WHERE id = ?1",
+             WHERE id = ?1 AND state = 'pending'",
             params![id, to_i64(now_ms)],
         )
     }

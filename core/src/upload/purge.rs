@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{FileState, QueuedFile};
 use super::queue::{now_ms, QueueError, UploadEvent, UploadQueue};
-use crate::provenance::consent::{PurgeRecord, PurgedFile};
+use super::target::RemoteOffset;
+use crate::provenance::consent::{is_consent_id, PurgeRecord, PurgedFile};
 use crate::provenance::keystore::KeyStore;
 use crate::provenance::record::{RecordBody, SignedRecord};
 use crate::provenance::values::{decode_lower_hex, Sha256Digest, UtcInstant};
@@ -40,9 +41,19 @@ impl UploadQueue {
         at: UtcInstant,
     ) -> Result<PurgeReport, QueueError> {
         let RecordBody::ConsentWithdrawal(body) = withdrawal.body() else {
-            return Err(QueueError::InvalidConfig(format!("{} is not a withdrawal", withdrawal.body().type_name())));
+            return Err(QueueError::InvalidRecord(format!("{} is not a withdrawal", withdrawal.body().type_name())));
         };
+        let device = keystore.public_key().map_err(|e| QueueError::InvalidRecord(e.to_string()))?;
+        if !withdrawal.is_signed_by(&device) || body.device_key != device {
+            return Err(QueueError::InvalidRecord("the withdrawal was not signed by this device".into()));
+        }
+        // The id names files below; only our own 32-hex-digit ids pass.
+        if !is_consent_id(&body.consent_id) {
+            return Err(QueueError::InvalidRecord("the withdrawal names no valid consent id".into()));
+        }
         let consent_id = body.consent_id.clone();
+        // Files on disk the journal has not seen yet must not escape the purge.
+        self.enqueue_sessions(root)?;
         let unsent: Vec<QueuedFile> = self
             .status()?
             .into_iter()
@@ -51,12 +62,14 @@ impl UploadQueue {
             .collect();
         let mut purged = Vec::new();
         for file in unsent {
-            self.purge_file(&file)?;
+            if !self.purge_file(&file)? {
+                continue;
+            }
             let sha256 = decode_lower_hex(&file.sha256).map(Sha256Digest).unwrap_or_default();
             purged.push(PurgedFile { name: file.name.clone(), sha256, bytes: file.size });
         }
         let record = PurgeRecord::sign(keystore, withdrawal, purged.clone(), at)
-            .map_err(|e| QueueError::InvalidConfig(format!("cannot sign the purge record: {e}")))?;
+            .map_err(|e| QueueError::InvalidRecord(format!("cannot sign the purge record: {e}")))?;
         let records = root.join(RECORDS_DIR);
         let withdrawal_name = format!("withdrawal-{consent_id}.json");
         let purge_name = format!("purge-{consent_id}-{}.json", now_ms());
@@ -68,8 +81,14 @@ impl UploadQueue {
         Ok(PurgeReport { consent_id, purged, record_path })
     }
 
-    fn purge_file(&mut self, file: &QueuedFile) -> Result<(), QueueError> {
+    /// Removes one unsent file; false when it turns out the target holds
+    /// all of it already (a finished upload is never terminated).
+    fn purge_file(&mut self, file: &QueuedFile) -> Result<bool, QueueError> {
         if let Some(location) = &file.location {
+            if self.target.offset(location) == Ok(RemoteOffset::At(file.size)) {
+                self.journal.complete(file.id, now_ms())?;
+                return Ok(false);
+            }
             // A failure leaves a partial upload the server expires on its own.
             if let Err(e) = self.target.abandon(location) {
                 log::warn!("could not abandon the upload of {} at the target: {e}", file.name);
@@ -82,7 +101,7 @@ impl UploadQueue {
         }
         self.journal.set_state(file.id, FileState::Purged, Some("purged after consent withdrawal"))?;
         self.emit(UploadEvent::Purged { name: file.name.clone() });
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -10,15 +10,17 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
 use super::journal::{FileState, JournalError, QueuedFile, UploadJournal};
+use super::lane::Lane;
 use super::scan;
 use super::schedule::{Backoff, NetworkPolicy, NetworkState, StopSignal};
 use super::target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+use crate::sealer::RECORD_SUFFIX;
 
 /// How many times one pass re-creates an upload the target lost before
 /// giving the file a backoff instead.
@@ -34,6 +36,8 @@ pub enum QueueError {
     Write { path: String, source: std::io::Error },
     #[error("the settings are invalid: {0}")]
     InvalidConfig(String),
+    #[error("the record cannot be used: {0}")]
+    InvalidRecord(String),
 }
 
 #[derive(Debug, Clone)]
@@ -109,13 +113,15 @@ pub enum RunOutcome {
     WaitingForNetwork,
     /// The target refused the credentials after a refresh.
     Unauthorized,
+    /// Media wait for records the target refused or that are missing (see `status`).
+    WaitingForRecords,
 }
 
 pub struct UploadQueue {
     pub(super) journal: UploadJournal,
     pub(super) target: Box<dyn UploadTarget>,
     config: QueueConfig,
-    network: NetworkState,
+    network: Arc<Mutex<NetworkState>>,
     listener: Option<Arc<dyn UploadListener>>,
 }
 
@@ -125,6 +131,10 @@ enum Attempt {
     Stopped,
     Failed(TargetError),
     Vanished,
+    /// The policy no longer allows this file on the current network.
+    NetworkChanged,
+    /// The file is not what was queued (size or hash); it is kept, never deleted.
+    Changed(String),
 }
 
 impl UploadQueue {
@@ -138,7 +148,7 @@ impl UploadQueue {
             journal: UploadJournal::open(journal)?,
             target,
             config,
-            network: NetworkState::WIRED,
+            network: Arc::new(Mutex::new(NetworkState::WIRED)),
             listener: None,
         };
         queue.mark_missing()?;
@@ -150,7 +160,17 @@ impl UploadQueue {
     }
 
     pub fn set_network(&mut self, network: NetworkState) {
-        self.network = network;
+        *self.network.lock().unwrap_or_else(PoisonError::into_inner) = network;
+    }
+
+    /// The network state a run reads between chunks; the host may update it
+    /// through this handle while a run holds the queue.
+    pub fn network_handle(&self) -> Arc<Mutex<NetworkState>> {
+        self.network.clone()
+    }
+
+    fn network(&self) -> NetworkState {
+        *self.network.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adopts every finished file of the sealed sessions under `root` that
@@ -198,10 +218,23 @@ impl UploadQueue {
             if pending.is_empty() {
                 return Ok(RunOutcome::Empty);
             }
-            // Strict order: the first file the network allows goes next, so
-            // no medium overtakes the record that cites it.
-            let Some(file) = pending.into_iter().find(|f| self.config.policy.allows(self.network, f.lane)) else {
+            // Strict order: the first file the network allows goes next, and
+            // a medium only once the target holds the record that cites it.
+            let network = self.network();
+            let allowed: Vec<QueuedFile> =
+                pending.into_iter().filter(|f| self.config.policy.allows(network, f.lane)).collect();
+            if allowed.is_empty() {
                 return Ok(RunOutcome::WaitingForNetwork);
+            }
+            let mut next = None;
+            for file in allowed {
+                if self.record_is_sent(&file)? {
+                    next = Some(file);
+                    break;
+                }
+            }
+            let Some(file) = next else {
+                return Ok(RunOutcome::WaitingForRecords);
             };
             let wait_ms = file.next_attempt_ms.saturating_sub(now_ms());
             if wait_ms > 0 {
@@ -213,6 +246,13 @@ impl UploadQueue {
             match self.send_file(&file, stop)? {
                 Attempt::Done => self.finish(&file)?,
                 Attempt::Stopped => return Ok(RunOutcome::Stopped),
+                // The network changed mid-file; the loop decides what may go now.
+                Attempt::NetworkChanged => {}
+                Attempt::Changed(error) => {
+                    log::warn!("{} changed on disk since it was queued: {error}", file.name);
+                    self.journal.set_state(file.id, FileState::Refused, Some(&error))?;
+                    self.emit(UploadEvent::Refused { name: file.name.clone(), error });
+                }
                 Attempt::Vanished => {
                     self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
                     self.emit(UploadEvent::Missing { name: file.name.clone() });
@@ -242,6 +282,11 @@ impl UploadQueue {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Vanished),
             Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
         };
+        let on_disk =
+            source.metadata().map_err(|e| QueueError::Read { path: file.path.display().to_string(), source: e })?;
+        if on_disk.len() != file.size {
+            return Ok(Attempt::Changed(format!("{} bytes on disk, {} when queued", on_disk.len(), file.size)));
+        }
         let (location, mut offset) = match self.resume_point(file)? {
             Ok(point) => point,
             Err(error) => return Ok(Attempt::Failed(error)),
@@ -253,6 +298,9 @@ impl UploadQueue {
             if stop.is_stopped() {
                 return Ok(Attempt::Stopped);
             }
+            if !self.config.policy.allows(self.network(), file.lane) {
+                return Ok(Attempt::NetworkChanged);
+            }
             let length = (file.size - offset).min(self.config.chunk_size as u64);
             if let Err(source) = read_chunk(&mut source, offset, length, &mut chunk) {
                 return match source.kind() {
@@ -260,16 +308,20 @@ impl UploadQueue {
                     _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
                 };
             }
-            offset = match self.target.append(&location, offset, &chunk) {
-                Ok(held) => held,
+            let held = match self.target.append(&location, offset, &chunk) {
+                // Progress, and no more than we sent: anything else is a confused target.
+                Ok(held) if held > offset && held <= offset + length => held,
+                Ok(held) => return Ok(Attempt::Failed(implausible(held, offset, length))),
                 // Someone else's offset: ask the target where it stands.
                 Err(TargetError::OffsetMismatch { .. }) => match self.target.offset(&location) {
-                    Ok(RemoteOffset::At(held)) => held,
+                    Ok(RemoteOffset::At(held)) if held != offset && held <= file.size => held,
+                    Ok(RemoteOffset::At(held)) => return Ok(Attempt::Failed(implausible(held, offset, length))),
                     Ok(RemoteOffset::Gone) => return Ok(Attempt::Failed(TargetError::Gone)),
                     Err(error) => return Ok(Attempt::Failed(error)),
                 },
                 Err(error) => return Ok(Attempt::Failed(error)),
             };
+            offset = held;
             self.journal.acknowledge(file.id, offset)?;
             self.emit(UploadEvent::Progress { name: file.name.clone(), acknowledged: offset, size: file.size });
             sent += length;
@@ -277,7 +329,22 @@ impl UploadQueue {
                 return Ok(Attempt::Stopped);
             }
         }
-        Ok(Attempt::Done)
+        // Every byte the target holds came from this file as queued: check
+        // that the file still is what was queued before calling it sent.
+        match hash_file(&mut source) {
+            Ok(sha256) if sha256 == file.sha256 => Ok(Attempt::Done),
+            Ok(_) => Ok(Attempt::Changed("its SHA-256 differs from the one queued".into())),
+            Err(source) => Err(QueueError::Read { path: file.path.display().to_string(), source }),
+        }
+    }
+
+    /// Whether the record that cites `file` (a medium) is held by the target already.
+    fn record_is_sent(&self, file: &QueuedFile) -> Result<bool, QueueError> {
+        if file.lane != Lane::Media || file.record_sha256.is_none() {
+            return Ok(true);
+        }
+        let record_name = format!("{}{RECORD_SUFFIX}", file.name.trim_end_matches(".mp4.age"));
+        Ok(self.journal.state_of(&record_name)?.is_some_and(|s| matches!(s, FileState::Complete | FileState::Deleted)))
     }
 
     /// The location to append to and the offset the target holds there,
@@ -286,7 +353,8 @@ impl UploadQueue {
         if let Some(location) = &file.location {
             match self.target.offset(location) {
                 Ok(RemoteOffset::At(held)) if held <= file.size => {
-                    self.journal.acknowledge(file.id, held)?;
+                    // Not a success of the upload: the failure count stays.
+                    self.journal.record_offset(file.id, held)?;
                     return Ok(Ok((location.clone(), held)));
                 }
                 Ok(RemoteOffset::At(held)) => {
@@ -362,6 +430,24 @@ impl UploadQueue {
         if let Some(listener) = &self.listener {
             listener.on_upload_event(event);
         }
+    }
+}
+
+fn implausible(held: u64, offset: u64, length: u64) -> TargetError {
+    TargetError::Transient(format!("the target claims {held} bytes after {length} were sent at {offset}"))
+}
+
+fn hash_file(source: &mut File) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    source.seek(SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = source.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
     }
 }
 

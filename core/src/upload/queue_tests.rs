@@ -287,7 +287,8 @@ fn a_withdrawal_purges_the_unsent_files_of_its_consent_and_queues_a_signed_recor
     let fixture = Fixture::new();
     let mut queue = fixture.queue(small_chunks());
     let dir = fixture.recordings().join(SESSION);
-    for (name, consent) in [("a.bin", "c1"), ("b.bin", "c2"), ("c.bin", "c1")] {
+    let (c1, c2) = ("11".repeat(16), "22".repeat(16));
+    for (name, consent) in [("a.bin", &c1), ("b.bin", &c2), ("c.bin", &c1)] {
         std::fs::write(dir.join(name), vec![name.as_bytes()[0]; 10_000]).unwrap();
         let file = NewFile {
             path: dir.join(name),
@@ -296,7 +297,7 @@ fn a_withdrawal_purges_the_unsent_files_of_its_consent_and_queues_a_signed_recor
             size: 10_000,
             sha256: hex::encode(sha2::Sha256::digest(vec![name.as_bytes()[0]; 10_000])),
             record_sha256: None,
-            consent_id: Some(consent.into()),
+            consent_id: Some(consent.clone()),
         };
         queue.journal.enqueue(&file).unwrap();
     }
@@ -308,21 +309,21 @@ fn a_withdrawal_purges_the_unsent_files_of_its_consent_and_queues_a_signed_recor
     let b_location = queue.status().unwrap().iter().find(|f| f.name.ends_with("b.bin")).unwrap().location.clone();
 
     let device = FileKeyStore::ephemeral().unwrap();
-    let withdrawal = ConsentWithdrawal::sign(&device, "c2", UtcInstant(1_000)).unwrap();
+    let withdrawal = ConsentWithdrawal::sign(&device, &c2, UtcInstant(1_000)).unwrap();
     let report = queue.purge_consent(&fixture.recordings(), &withdrawal, &device, UtcInstant(2_000)).unwrap();
     assert_eq!(report.purged.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), [format!("{SESSION}/b.bin")]);
     assert!(!dir.join("b.bin").exists(), "the unsent file is gone from the device");
     let mut inbox = InboxTarget::new(&fixture.inbox());
     assert_eq!(inbox.offset(&b_location.unwrap()).unwrap(), RemoteOffset::Gone, "its partial upload was abandoned");
 
-    let withdrawal = ConsentWithdrawal::sign(&device, "c1", UtcInstant(3_000)).unwrap();
+    let withdrawal = ConsentWithdrawal::sign(&device, &c1, UtcInstant(3_000)).unwrap();
     let report = queue.purge_consent(&fixture.recordings(), &withdrawal, &device, UtcInstant(4_000)).unwrap();
     assert_eq!(report.purged.len(), 1, "a.bin was sent already and stays: {report:?}");
     assert!(dir.join("a.bin").exists() && !dir.join("c.bin").exists());
 
     let record = crate::provenance::record::SignedRecord::parse(&std::fs::read(&report.record_path).unwrap()).unwrap();
     let crate::provenance::record::RecordBody::Purge(purge) = record.body() else { panic!("{record:?}") };
-    assert_eq!(purge.consent_id, "c1");
+    assert_eq!(purge.consent_id, c1);
     assert_eq!(purge.withdrawal_sha256, withdrawal.hash());
     assert_eq!(purge.purged[0].bytes, 10_000);
     assert!(record.is_signed_by(&device.public_key().unwrap()));
@@ -333,9 +334,83 @@ fn a_withdrawal_purges_the_unsent_files_of_its_consent_and_queues_a_signed_recor
     queue.retry_now().unwrap();
     assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::Empty);
     let completed = events.completed();
-    assert!(completed[0].starts_with("records/withdrawal-c2") && completed[1].starts_with("records/purge-c2"));
+    let position = |prefix: &str| completed.iter().position(|name| name.starts_with(prefix)).unwrap();
+    let first_media = position(&format!("{SESSION}/seg-"));
+    assert!(position(&format!("records/withdrawal-{c2}")) < first_media, "{completed:?}");
+    assert!(position(&format!("records/purge-{c2}")) < first_media, "{completed:?}");
     assert!(fixture.inbox().join("records").join(report.record_path.file_name().unwrap()).exists());
     assert!(
         !fixture.inbox().join(SESSION).join("b.bin").exists() && !fixture.inbox().join(SESSION).join("c.bin").exists()
     );
+}
+
+/// Stops the run at the `n`-th retry, keeping every retry delay.
+struct StopAtRetry(Arc<StopSignal>, usize, Mutex<Vec<u64>>);
+
+impl UploadListener for StopAtRetry {
+    fn on_upload_event(&self, event: UploadEvent) {
+        if let UploadEvent::Retrying { retry_in_ms, .. } = event {
+            let mut delays = self.2.lock().unwrap();
+            delays.push(retry_in_ms);
+            if delays.len() == self.1 {
+                self.0.stop();
+            }
+        }
+    }
+}
+
+#[test]
+fn backoff_keeps_growing_while_resumes_work_and_chunks_fail() {
+    let fixture = Fixture::new();
+    let config = QueueConfig { backoff: Backoff { first_ms: 2, cap_ms: 10_000 }, ..small_chunks() };
+    let mut queue = fixture.queue(config);
+    queue.enqueue_sessions(&fixture.recordings()).unwrap();
+    for at in 1..=5 {
+        fixture.failures.lock().unwrap().push_back((at, TargetError::Transient("503".into())));
+    }
+    let stop = Arc::new(StopSignal::new());
+    let listener = Arc::new(StopAtRetry(stop.clone(), 5, Mutex::new(vec![])));
+    queue.set_listener(listener.clone());
+    assert_eq!(queue.run_until_empty(&stop).unwrap(), RunOutcome::Stopped);
+    let delays = listener.2.lock().unwrap().clone();
+    // Equal jitter: attempt k waits at least first · 2^(k-1) / 2.
+    for (k, delay) in delays.iter().enumerate() {
+        assert!(*delay >= 2 << k >> 1, "attempt {}: {delay} ms in {delays:?}", k + 1);
+    }
+    assert_eq!(queue.status().unwrap()[0].attempts, 5, "a HEAD that works does not reset the count");
+}
+
+#[test]
+fn a_refused_record_holds_its_medium_back() {
+    let fixture = Fixture::new();
+    let mut queue = fixture.queue(small_chunks());
+    queue.enqueue_sessions(&fixture.recordings()).unwrap();
+    // Appends 1-3 are the identity records, 4 is seg-000000.record.json.
+    fixture.failures.lock().unwrap().push_back((4, TargetError::Refused("403".into())));
+    assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::WaitingForRecords);
+    let status = queue.status().unwrap();
+    let held = status.iter().find(|f| f.name.ends_with("seg-000000.mp4.age")).unwrap();
+    assert_eq!((held.state, held.location.as_deref()), (FileState::Pending, None), "never created at the target");
+    let other = status.iter().find(|f| f.name.ends_with("seg-000001.mp4.age")).unwrap();
+    assert_eq!(other.state, FileState::Complete, "a medium whose record arrived goes on");
+    queue.retry_now().unwrap();
+    assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::Empty);
+    fixture.assert_inbox_holds_every_finished_file();
+}
+
+#[test]
+fn a_file_changed_on_disk_after_queueing_is_kept_and_never_called_sent() {
+    let fixture = Fixture::new();
+    let config = QueueConfig { retention: Duration::ZERO, ..small_chunks() };
+    let mut queue = fixture.queue(config);
+    queue.enqueue_sessions(&fixture.recordings()).unwrap();
+    let grown = fixture.recordings().join(SESSION).join("seg-000001.mp4.age");
+    let mut bytes = std::fs::read(&grown).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&grown, &bytes).unwrap();
+    assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::Empty);
+    let changed = queue.status().unwrap().into_iter().find(|f| f.name.ends_with("seg-000001.mp4.age")).unwrap();
+    assert_eq!(changed.state, FileState::Refused, "{changed:?}");
+    assert!(changed.last_error.unwrap().contains("SHA-256"));
+    assert_eq!(std::fs::read(&grown).unwrap(), bytes, "kept on the device");
 }

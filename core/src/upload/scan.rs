@@ -29,6 +29,11 @@ pub fn finished_session_files(root: &Path) -> io::Result<Vec<NewFile>> {
             let (record_sha256, consent_id) = match lane {
                 Lane::Media => {
                     let record_name = format!("{}{RECORD_SUFFIX}", name.trim_end_matches(".mp4.age"));
+                    // Only with its record in the same listing: a record written
+                    // after it was taken is adopted on the next scan, with its medium.
+                    if !names.contains(&record_name) {
+                        continue;
+                    }
                     match std::fs::read(session.join(&record_name)) {
                         Ok(record) => (Some(hex::encode(Sha256::digest(&record))), consent_of(&record)),
                         // Sealed but not yet recorded: the segment in progress.

@@ -72,6 +72,8 @@ impl UreqTransport {
             .timeout_send_body(Some(timeouts.send_body))
             // Statuses are the tus client's to interpret, not errors.
             .http_status_as_error(false)
+            // A redirect would carry the upload (and its credentials) elsewhere.
+            .max_redirects(0)
             .build();
         Self { agent: config.into() }
     }

@@ -109,7 +109,7 @@ impl UploadTarget for TusTarget {
         }
         let location = response
             .header("Location")
-            .ok_or_else(|| TargetError::Refused("the creation response has no Location".into()))?;
+            .ok_or_else(|| TargetError::Transient("the creation response has no Location".into()))?;
         Ok(self.resolve(location))
     }
 
@@ -154,17 +154,21 @@ fn upload_metadata(file: &UploadDescription) -> String {
     pairs.join(",")
 }
 
+/// A success without `Upload-Offset` is not from a tus server (a captive
+/// portal's page, say): worth retrying later, not a refusal.
 fn parse_offset(response: &HttpResponse) -> Result<u64, TargetError> {
     response
         .header("Upload-Offset")
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| TargetError::Refused(format!("status {} without a valid Upload-Offset", response.status)))
+        .ok_or_else(|| TargetError::Transient(format!("status {} without a valid Upload-Offset", response.status)))
 }
 
 fn status_error(what: &str, response: &HttpResponse) -> TargetError {
     let message = format!("{what} answered {}", response.status);
     match response.status {
-        408 | 423 | 429 | 500..=599 => TargetError::Transient(message),
+        // Redirects are not followed (they would drop or leak credentials);
+        // like a captive portal they pass, so they are retried.
+        300..=399 | 408 | 423 | 429 | 500..=599 => TargetError::Transient(message),
         _ => TargetError::Refused(message),
     }
 }
