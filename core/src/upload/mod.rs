@@ -3,6 +3,7 @@
 //! server or a local inbox directory; nothing is deleted locally before the
 //! target holds all of it. The journal (SQLite, WAL) survives kills.
 
+mod digest;
 pub mod inbox;
 pub mod journal;
 pub mod lane;

@@ -8,13 +8,13 @@
 //! full length and the retention period has passed, or by a purge.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use super::digest::{read_chunk, SentDigest};
 use super::journal::{FileState, JournalError, QueuedFile, UploadJournal};
 use super::lane::Lane;
 use super::scan;
@@ -294,6 +294,11 @@ impl UploadQueue {
         let pace = Pace::start(self.config.max_bytes_per_second);
         let mut sent = 0u64;
         let mut chunk = Vec::with_capacity(self.config.chunk_size);
+        let mut digest = SentDigest::default();
+        let read_error = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Attempt::Vanished),
+            _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
+        };
         while offset < file.size {
             if stop.is_stopped() {
                 return Ok(Attempt::Stopped);
@@ -302,13 +307,14 @@ impl UploadQueue {
                 return Ok(Attempt::NetworkChanged);
             }
             let length = (file.size - offset).min(self.config.chunk_size as u64);
-            if let Err(source) = read_chunk(&mut source, offset, length, &mut chunk) {
-                return match source.kind() {
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Attempt::Vanished),
-                    _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
-                };
+            if let Err(source) =
+                digest.catch_up(&mut source, offset).and_then(|()| read_chunk(&mut source, offset, length, &mut chunk))
+            {
+                return read_error(source);
             }
-            let held = match self.target.append(&location, offset, &chunk) {
+            let target = &mut self.target;
+            let appended = digest.hash_while(&chunk, || target.append(&location, offset, &chunk));
+            let held = match appended {
                 // Progress, and no more than we sent: anything else is a confused target.
                 Ok(held) if held > offset && held <= offset + length => held,
                 Ok(held) => return Ok(Attempt::Failed(implausible(held, offset, length))),
@@ -329,13 +335,14 @@ impl UploadQueue {
                 return Ok(Attempt::Stopped);
             }
         }
-        // Every byte the target holds came from this file as queued: check
-        // that the file still is what was queued before calling it sent.
-        match hash_file(&mut source) {
-            Ok(sha256) if sha256 == file.sha256 => Ok(Attempt::Done),
-            Ok(_) => Ok(Attempt::Changed("its SHA-256 differs from the one queued".into())),
-            Err(source) => Err(QueueError::Read { path: file.path.display().to_string(), source }),
+        // The bytes the target holds are the file as queued, or it is not sent.
+        if let Err(source) = digest.catch_up(&mut source, file.size) {
+            return read_error(source);
         }
+        if digest.finish_hex() != file.sha256 {
+            return Ok(Attempt::Changed("its SHA-256 differs from the one queued".into()));
+        }
+        Ok(Attempt::Done)
     }
 
     /// Whether the record that cites `file` (a medium) is held by the target already.
@@ -435,30 +442,6 @@ impl UploadQueue {
 
 fn implausible(held: u64, offset: u64, length: u64) -> TargetError {
     TargetError::Transient(format!("the target claims {held} bytes after {length} were sent at {offset}"))
-}
-
-fn hash_file(source: &mut File) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    source.seek(SeekFrom::Start(0))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = source.read(&mut buffer)?;
-        if read == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buffer[..read]);
-    }
-}
-
-fn read_chunk(source: &mut File, offset: u64, length: u64, chunk: &mut Vec<u8>) -> std::io::Result<()> {
-    chunk.clear();
-    source.seek(SeekFrom::Start(offset))?;
-    source.take(length).read_to_end(chunk)?;
-    if (chunk.len() as u64) < length {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
 }
 
 /// Keeps the average rate under a cap by waiting after each chunk.
