@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use egocap_core::provenance::keystore::FileKeyStore;
 use egocap_core::upload::{
     AuthError, AuthProvider, Backoff, InboxTarget, JournalError, QueueConfig, QueuedFile, RunOutcome, StopSignal,
     Timeouts, TusTarget, UploadEvent, UploadJournal, UploadListener, UploadQueue, UploadTarget, UreqTransport,
 };
+
+use crate::keys::{now, read_record, DEVICE_KEY};
 
 pub const JOURNAL_FILE: &str = "upload-journal.db";
 
@@ -60,6 +63,24 @@ pub enum QueueCommand {
     Status {
         /// The recordings directory given to `upload`.
         dir: PathBuf,
+    },
+    /// Apply a consent withdrawal (from `egocap consent withdraw`): delete the consent's unsent
+    /// files, abandon their unfinished uploads, and queue the withdrawal and a signed purge record.
+    Purge {
+        /// The recordings directory.
+        dir: PathBuf,
+        /// The key directory holding the device key that signed the withdrawal.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The withdrawal record.
+        #[arg(long)]
+        withdrawal: PathBuf,
+        /// Where unfinished uploads are abandoned: a tus endpoint ...
+        #[arg(long, conflicts_with = "inbox", required_unless_present = "inbox")]
+        server: Option<String>,
+        /// ... or a local inbox.
+        #[arg(long)]
+        inbox: Option<PathBuf>,
     },
 }
 
@@ -148,7 +169,30 @@ pub fn upload(
 }
 
 pub fn queue(command: &QueueCommand) -> Result<()> {
-    let QueueCommand::Status { dir } = command;
+    match command {
+        QueueCommand::Status { dir } => status(dir),
+        QueueCommand::Purge { dir, keys, withdrawal, server, inbox } => {
+            let target: Box<dyn UploadTarget> = match (server, inbox) {
+                (Some(endpoint), _) => {
+                    Box::new(TusTarget::new(endpoint, Arc::new(UreqTransport::new(Timeouts::default())), None))
+                }
+                (None, Some(inbox)) => Box::new(InboxTarget::new(inbox)),
+                (None, None) => bail!("give --server URL or --inbox DIR"),
+            };
+            let device = FileKeyStore::open(&keys.join(DEVICE_KEY))?;
+            let withdrawal = read_record(withdrawal)?;
+            let mut queue = UploadQueue::open(&dir.join(JOURNAL_FILE), target, QueueConfig::default())?;
+            let report = queue.purge_consent(dir, &withdrawal, &device, now())?;
+            for file in &report.purged {
+                println!("purged    {} ({} bytes)", file.name, file.bytes);
+            }
+            println!("queued    {} (signed purge record) and the withdrawal", report.record_path.display());
+            Ok(())
+        }
+    }
+}
+
+fn status(dir: &Path) -> Result<()> {
     let journal = dir.join(JOURNAL_FILE);
     if !journal.exists() {
         bail!("{} has no upload journal; nothing was queued there", dir.display());

@@ -109,3 +109,74 @@ fn a_dead_server_keeps_everything_and_the_next_run_finishes() {
         assert!(!recordings.root.join(name).exists(), "{name}: sent whole, retention 0, so deleted");
     }
 }
+
+#[test]
+fn a_withdrawal_purges_the_unsent_segments_and_sends_the_records_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, consent) = egocap_e2e::keys_and_consent(dir.path()).unwrap();
+    let rec = dir.path().join("rec");
+    let recorded = egocap_command()
+        .unwrap()
+        .args(["record", "--source", "synthetic:5", "--duration", "3s", "--segment-seconds", "1"])
+        .args(["--width", "320", "--height", "240", "--quiet", "--keys"])
+        .arg(&keys)
+        .arg("--consent")
+        .arg(&consent)
+        .arg("--out")
+        .arg(&rec)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(recorded.status.success(), "{}", stderr(&recorded));
+    let withdrawn = egocap_command()
+        .unwrap()
+        .args(["consent", "withdraw", "--keys"])
+        .arg(&keys)
+        .arg("--consent")
+        .arg(&consent)
+        .output()
+        .unwrap();
+    assert!(withdrawn.status.success(), "{}", stderr(&withdrawn));
+    let withdrawal = String::from_utf8_lossy(&withdrawn.stdout).trim().to_owned();
+
+    let inbox = dir.path().join("inbox");
+    let purge = egocap(
+        &[
+            "queue",
+            "purge",
+            "--keys",
+            keys.to_str().unwrap(),
+            "--withdrawal",
+            &withdrawal,
+            "--inbox",
+            inbox.to_str().unwrap(),
+        ],
+        &rec,
+    );
+    assert!(purge.status.success(), "{}", stderr(&purge));
+    let purged = String::from_utf8_lossy(&purge.stdout).lines().filter(|l| l.starts_with("purged")).count();
+    assert_eq!(purged, 6, "3 segments and their records: {}", String::from_utf8_lossy(&purge.stdout));
+    let session = std::fs::read_dir(&rec)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && !p.ends_with("records"))
+        .unwrap();
+    let left: Vec<String> =
+        std::fs::read_dir(&session).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(left.iter().all(|name| !name.starts_with("seg-")), "no segment is left on the device: {left:?}");
+
+    let sent = egocap(&["upload", "--quiet", "--inbox", inbox.to_str().unwrap()], &rec);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let records: Vec<String> = std::fs::read_dir(inbox.join("records"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        records.iter().any(|n| n.starts_with("withdrawal-")) && records.iter().any(|n| n.starts_with("purge-")),
+        "{records:?}"
+    );
+    let session_name = session.file_name().unwrap();
+    assert!(!inbox.join(session_name).join("seg-000000.mp4.age").exists(), "no purged footage reached the inbox");
+}
