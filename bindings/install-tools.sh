@@ -18,26 +18,8 @@ root="$(cd "$here/.." && pwd)"
 . "$here/paths.sh"
 kotlin_version="2.2.20"
 
-apt_install() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    local sudo=()
-    [ "$(id -u)" -ne 0 ] && sudo=(sudo -n)
-    echo "install-tools: apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq </dev/null
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-}
-
-npm_install() { # dir, package specs...
-    local dir="$1"; shift
-    mkdir -p "$dir"
-    [ -f "$dir/package.json" ] || echo '{"private": true}' >"$dir/package.json"
-    (cd "$dir" && npm install --no-audit --no-fund --ignore-scripts --silent "$@" </dev/null)
-}
+installer=install-tools
+. "$root/scripts/install-helpers.sh"
 
 packages=(libjna-java clang)
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless)

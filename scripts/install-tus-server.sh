@@ -16,26 +16,8 @@ root="$(cd "$here/.." && pwd)"
 server_version="2.4.5"
 file_store_version="2.1.1"
 
-apt_install() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    local sudo=()
-    [ "$(id -u)" -ne 0 ] && sudo=(sudo -n)
-    echo "install-tus-server: apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq </dev/null
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-}
-
-npm_install() { # dir, package specs...
-    local dir="$1"; shift
-    mkdir -p "$dir"
-    [ -f "$dir/package.json" ] || echo '{"private": true}' >"$dir/package.json"
-    (cd "$dir" && npm install --no-audit --no-fund --ignore-scripts --silent "$@" </dev/null)
-}
+installer=install-tus-server
+. "$root/scripts/install-helpers.sh"
 
 # Is node_modules/$1 installed at version $2?
 installed() {

@@ -24,8 +24,11 @@ use egocap_core::upload::{
     UreqTransport,
 };
 
-use crate::error::{guarded, EgocapError};
+use crate::error::{guarded, EgocapError, RecordRole};
+use crate::identity::now;
+use crate::keystore::{HostKeyStore, KeyStore};
 pub use config::UploadQueueConfig;
+use egocap_core::provenance::record::SignedRecord;
 pub use host::{AuthProvider, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportFailure, UploadListener};
 use host::{HostAuth, HostTransport, HostUploadListener};
 pub use status::{QueuedUpload, UploadState};
@@ -150,6 +153,32 @@ impl UploadQueue {
     /// run sends again. Returns at once; call it from any thread.
     pub fn stop(&self) {
         lock(&self.run_stop).stop();
+    }
+
+    /// Applies a consent withdrawal (the JSON `withdrawConsent` returned,
+    /// signed by `keystore`'s device) to the files under `recordings_root`:
+    /// every unsent file of that consent is deleted and its unfinished upload
+    /// abandoned, and the withdrawal and a signed purge record listing them
+    /// are queued ahead of any media. Returns the purged files' names.
+    /// Files the server already holds are left to the dataset owner, who
+    /// receives the withdrawal.
+    pub fn purge_consent(
+        &self,
+        recordings_root: String,
+        withdrawal_json: String,
+        keystore: Arc<dyn KeyStore>,
+    ) -> Result<Vec<String>, EgocapError> {
+        guarded(|| {
+            let withdrawal = SignedRecord::parse(withdrawal_json.as_bytes())
+                .map_err(|e| EgocapError::from_record(RecordRole::Other, e))?;
+            let report = lock(&self.control).purge_consent(
+                Path::new(&recordings_root),
+                &withdrawal,
+                &HostKeyStore(keystore),
+                now(),
+            )?;
+            Ok(report.purged.into_iter().map(|f| f.name).collect())
+        })
     }
 
     /// Deletes the local copies of files the target has held in full for

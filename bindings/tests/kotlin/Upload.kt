@@ -25,6 +25,7 @@ fun uploadTests(run: TestRun) {
     run.test("upload_media_waits_for_an_allowed_network_and_records_do_not") { networkPolicy() }
     run.test("upload_stop_from_another_thread_ends_the_run_and_a_later_run_finishes") { stopFromAnotherThread() }
     run.test("upload_bad_journals_paths_and_settings_are_typed_exceptions") { typedUploadErrors() }
+    run.test("upload_a_withdrawal_purges_the_unsent_segments_and_queues_its_records_first") { purgeAfterWithdrawal() }
 }
 
 // --- fixtures -------------------------------------------------------------
@@ -238,6 +239,35 @@ fun sealedRecordingVerifiesInInbox() {
         check(File(inbox, "${dir.name}/$name").readBytes().contentEquals(File(dir, name).readBytes())) { "$name differs in the inbox" }
     }
     checkAllVerified(verifyDataset(File(inbox, dir.name).path, listOf(owner.identity.secretKey), owner.keyHex), summary)
+    queue.close()
+    session.close()
+}
+
+fun purgeAfterWithdrawal() {
+    val owner = Owner()
+    val device = FileKeyStore.ephemeral()
+    val consent = giveConsent(device, terms())
+    val (session, _) = recordSealed(sealing(device, owner, consent.recordJson), 45)
+    val dir = File(session.segmentDir())
+    val inbox = File(tempDir(), "inbox")
+    val queue = UploadQueue.openInbox(journalIn(), inbox.path, UploadQueueConfig())
+    queue.setNetwork(NetworkState(NetworkKind.UNMETERED, false))
+    val withdrawal = withdrawConsent(device, consent.consentId)
+    val purged = queue.purgeConsent(dir.parent, withdrawal, device)
+    val segments = dir.list()!!.filter { it.startsWith("seg-") }
+    check(purged.isNotEmpty() && purged.all { it.startsWith("${dir.name}/seg-") }) { "purged $purged" }
+    check(segments.isEmpty()) { "segments left on the device: $segments" }
+    val listener = CollectingUploadListener()
+    queue.setListener(listener)
+    checkEquals(RunOutcome.EMPTY, queue.runUntilEmpty(), "outcome")
+    val records = File(inbox, "records").list()!!.toList()
+    check(records.any { it.startsWith("withdrawal-") } && records.any { it.startsWith("purge-") }) { "records $records" }
+    check(File(inbox, dir.name).list()!!.none { it.startsWith("seg-") }) { "purged footage reached the inbox" }
+    // A foreign device's withdrawal purges nothing.
+    val stranger = FileKeyStore.ephemeral()
+    val foreign = withdrawConsent(stranger, consent.consentId)
+    val refused = runCatching { queue.purgeConsent(dir.parent, foreign, device) }.exceptionOrNull()
+    check(refused is EgocapException.InvalidRecord) { "a stranger's withdrawal gave $refused" }
     queue.close()
     session.close()
 }
