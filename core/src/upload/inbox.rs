@@ -56,14 +56,21 @@ impl InboxTarget {
         }
     }
 
+    /// Marks the upload finished, then moves its bytes into place. A kill
+    /// between the two is finished by the next `offset` (see `move_into_place`),
+    /// so a finished upload never looks gone and is never sent again.
     fn finish(&self, description_path: &Path, part: &Path, mut upload: InboxUpload) -> Result<(), TargetError> {
+        upload.finished = true;
+        write_durably(description_path, &upload)?;
+        self.move_into_place(part, &upload)
+    }
+
+    fn move_into_place(&self, part: &Path, upload: &InboxUpload) -> Result<(), TargetError> {
         let destination = self.root.join(safe_relative(&upload.name)?);
         if let Some(parent) = destination.parent() {
             fs::create_dir_all(parent).map_err(|e| io_error(parent, &e))?;
         }
         fs::rename(part, &destination).map_err(|e| io_error(&destination, &e))?;
-        upload.finished = true;
-        write_durably(description_path, &upload)?;
         sync_dir(destination.parent().unwrap_or(&self.root))
     }
 }
@@ -90,6 +97,9 @@ impl UploadTarget for InboxTarget {
         let (description_path, part) = self.paths(location)?;
         let Some(upload) = self.read_description(&description_path)? else { return Ok(RemoteOffset::Gone) };
         if upload.finished {
+            if part.exists() {
+                self.move_into_place(&part, &upload)?;
+            }
             return Ok(RemoteOffset::At(upload.length));
         }
         match fs::metadata(&part) {
@@ -190,6 +200,20 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("s1/seg-000000.mp4.age")).unwrap(), b"abcdef");
         assert_eq!(inbox.offset(&location).unwrap(), RemoteOffset::At(6));
         assert!(matches!(inbox.abandon(&location), Err(TargetError::Refused(_))), "finished uploads stay");
+    }
+
+    #[test]
+    fn a_kill_between_marking_finished_and_moving_into_place_is_finished_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inbox = InboxTarget::new(dir.path());
+        let location = inbox.create(&description("s1/a", 3)).unwrap();
+        let (description_path, part) = inbox.paths(&location).unwrap();
+        std::fs::write(&part, b"abc").unwrap();
+        let upload = InboxUpload { name: "s1/a".into(), length: 3, sha256: "00".into(), finished: true };
+        write_durably(&description_path, &upload).unwrap();
+        // Killed here: marked finished, bytes not yet in place.
+        assert_eq!(inbox.offset(&location).unwrap(), RemoteOffset::At(3));
+        assert_eq!(fs::read(dir.path().join("s1/a")).unwrap(), b"abc");
     }
 
     #[test]

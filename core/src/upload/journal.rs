@@ -116,19 +116,21 @@ impl UploadJournal {
         Ok(journal)
     }
 
-    /// Renames a corrupt journal to `<name>.corrupt-<ms>` so a fresh one can
-    /// be opened (which adopts the files on disk again); returns the new name.
+    /// Renames a corrupt journal to `<name>.corrupt-<ms>` (its `-wal` and
+    /// `-shm` beside it, renamed alike) so a fresh one can be opened, which
+    /// adopts the files on disk again; returns the new name.
     pub fn set_aside(path: &Path, now_ms: u64) -> Result<PathBuf, JournalError> {
-        let mut aside = path.as_os_str().to_owned();
-        aside.push(format!(".corrupt-{now_ms}"));
-        let aside = PathBuf::from(aside);
+        let with_suffix = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let aside = with_suffix(&format!(".corrupt-{now_ms}"));
         let io_error = |e: std::io::Error| JournalError::Corrupt { path: path.to_path_buf(), reason: e.to_string() };
         std::fs::rename(path, &aside).map_err(io_error)?;
-        for suffix in ["-wal", "-shm"] {
-            let mut side = path.as_os_str().to_owned();
-            side.push(suffix);
-            // The WAL of a corrupt database belongs to it; a missing one is normal.
-            let _ = std::fs::remove_file(PathBuf::from(side));
+        for side in ["-wal", "-shm"] {
+            // Kept with the database they belong to; a missing one is normal.
+            let _ = std::fs::rename(with_suffix(side), with_suffix(&format!(".corrupt-{now_ms}{side}")));
         }
         Ok(aside)
     }

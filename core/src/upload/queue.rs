@@ -208,6 +208,8 @@ impl UploadQueue {
     /// credentials fail, or `stop` is set (checked between chunks; waits
     /// for backoff wake at once on stop).
     pub fn run_until_empty(&mut self, stop: &StopSignal) -> Result<RunOutcome, QueueError> {
+        // Again here, now that the app's listener hears it.
+        self.mark_missing()?;
         let mut recreated = 0;
         loop {
             self.delete_expired()?;

@@ -258,7 +258,8 @@ fn unauthorized_pauses_and_metered_networks_hold_media_back() {
     queue.set_network(NetworkState { kind: NetworkKind::Metered, charging: false });
     assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::WaitingForNetwork);
     let status = queue.status().unwrap();
-    assert!(status.iter().all(|f| (f.state == FileState::Complete) == (f.lane != Lane::Media)), "{status:?}");
+    let waits = |lane: Lane| matches!(lane, Lane::Media | Lane::SessionEnd);
+    assert!(status.iter().all(|f| (f.state == FileState::Complete) != waits(f.lane)), "{status:?}");
     queue.set_network(NetworkState::WIRED);
     fixture.failures.lock().unwrap().push_back((*fixture.appends.lock().unwrap() + 1, TargetError::Unauthorized));
     assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::Unauthorized);

@@ -63,8 +63,10 @@ impl NetworkState {
     pub const WIRED: Self = Self { kind: NetworkKind::Unmetered, charging: true };
 }
 
-/// When media may upload (by default: unmetered, charging or not). Records (a few KB each) go on any connection,
-/// so a dataset learns of consent and withdrawals as soon as possible.
+/// When media (and the session-end records that follow them) may upload;
+/// by default unmetered, charging or not. Identity and segment records (a
+/// few KB each) go on any connection, so a dataset learns of consent and
+/// withdrawals as soon as possible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NetworkPolicy {
     pub allow_metered: bool,
@@ -75,7 +77,8 @@ impl NetworkPolicy {
     pub fn allows(&self, network: NetworkState, lane: Lane) -> bool {
         match network.kind {
             NetworkKind::Offline => false,
-            _ if lane != Lane::Media => true,
+            // The session's end follows its media, so it waits with them.
+            _ if !matches!(lane, Lane::Media | Lane::SessionEnd) => true,
             NetworkKind::Metered if !self.allow_metered => false,
             _ => network.charging || !self.require_charging,
         }
@@ -137,7 +140,8 @@ mod tests {
         let wifi_on_battery = NetworkState { kind: NetworkKind::Unmetered, charging: false };
         let offline = NetworkState { kind: NetworkKind::Offline, charging: true };
         assert!(!policy.allows(metered, Lane::Media));
-        assert!(policy.allows(metered, Lane::Identity));
+        assert!(policy.allows(metered, Lane::Identity) && policy.allows(metered, Lane::SegmentRecord));
+        assert!(!policy.allows(metered, Lane::SessionEnd), "the end waits with the media it follows");
         assert!(!policy.allows(wifi_on_battery, Lane::Media));
         assert!(policy.allows(NetworkState::WIRED, Lane::Media));
         assert!(!policy.allows(offline, Lane::Identity));
