@@ -51,7 +51,12 @@ impl TusTarget {
             return Ok(response);
         }
         let Some(auth) = &self.auth else { return Err(TargetError::Unauthorized) };
-        auth.refresh().map_err(|e| TargetError::Transient(e.to_string()))?;
+        // A host that cannot renew the credentials needs the worker (sign in
+        // again): pause, do not retry for ever.
+        if let Err(e) = auth.refresh() {
+            log::warn!("the credentials were refused and could not be refreshed: {e}");
+            return Err(TargetError::Unauthorized);
+        }
         let retried = self.send_once(method, url, headers, body)?;
         if retried.status == 401 {
             return Err(TargetError::Unauthorized);
@@ -83,20 +88,30 @@ impl TusTarget {
     }
 
     /// Resolves a `Location` header against the endpoint (RFC 9110 §10.2.2).
-    fn resolve(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            return location.to_owned();
-        }
-        let origin_end = self.endpoint.find("://").map_or(0, |i| i + 3);
-        let origin = match self.endpoint[origin_end..].find('/') {
-            Some(slash) => &self.endpoint[..origin_end + slash],
-            None => &self.endpoint,
-        };
-        if location.starts_with('/') {
+    /// An upload placed on another origin is refused: every request to it
+    /// would carry our credentials and the worker's footage elsewhere.
+    fn resolve(&self, location: &str) -> Result<String, TargetError> {
+        let origin = origin_of(&self.endpoint);
+        let resolved = if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_owned()
+        } else if location.starts_with('/') {
             format!("{origin}{location}")
         } else {
             format!("{}/{location}", self.endpoint.trim_end_matches('/'))
+        };
+        if !origin_of(&resolved).eq_ignore_ascii_case(origin) {
+            return Err(TargetError::Refused(format!("the server placed the upload on another origin ({resolved})")));
         }
+        Ok(resolved)
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    match url[authority_start..].find(['/', '?', '#']) {
+        Some(end) => &url[..authority_start + end],
+        None => url,
     }
 }
 
@@ -110,7 +125,7 @@ impl UploadTarget for TusTarget {
         let location = response
             .header("Location")
             .ok_or_else(|| TargetError::Transient("the creation response has no Location".into()))?;
-        Ok(self.resolve(location))
+        self.resolve(location)
     }
 
     fn offset(&mut self, location: &str) -> Result<RemoteOffset, TargetError> {
@@ -228,6 +243,20 @@ mod tests {
     }
 
     #[test]
+    fn an_upload_placed_on_another_origin_is_refused() {
+        let (mut tus, _) = target(
+            vec![
+                response(201, &[("Location", "https://elsewhere.example/files/abc")]),
+                response(201, &[("Location", "http://h.example/files/x")]),
+            ],
+            None,
+        );
+        let file = UploadDescription { name: "s/a".into(), length: 5, sha256: "00".into(), record_sha256: None };
+        assert!(matches!(tus.create(&file), Err(TargetError::Refused(_))));
+        assert!(matches!(tus.create(&file), Err(TargetError::Refused(_))), "a downgrade to http is another origin");
+    }
+
+    #[test]
     fn statuses_map_to_what_the_queue_does_next() {
         let (mut tus, _) = target(
             vec![response(410, &[]), response(204, &[("Upload-Offset", "7")]), response(409, &[]), response(503, &[])],
@@ -249,5 +278,23 @@ mod tests {
         assert_eq!(tokens, ["Bearer t0", "Bearer t1"]);
         let (mut tus, _) = target(vec![response(401, &[]), response(401, &[])], Some(auth));
         assert_eq!(tus.offset("u"), Err(TargetError::Unauthorized));
+    }
+
+    struct SignedOut;
+
+    impl AuthProvider for SignedOut {
+        fn headers(&self) -> Result<Vec<(String, String)>, AuthError> {
+            Ok(vec![("Authorization".into(), "Bearer old".into())])
+        }
+        fn refresh(&self) -> Result<(), AuthError> {
+            Err(AuthError::Unavailable("signed out".into()))
+        }
+    }
+
+    #[test]
+    fn a_refresh_that_fails_pauses_as_unauthorized() {
+        let (mut tus, seen) = target(vec![response(401, &[])], Some(Arc::new(SignedOut)));
+        assert_eq!(tus.offset("u"), Err(TargetError::Unauthorized));
+        assert_eq!(seen.seen.lock().unwrap().len(), 1, "no second request without new credentials");
     }
 }
