@@ -66,6 +66,13 @@ impl DurableDir {
         Ok(Self { dir, hook: None })
     }
 
+    /// Any directory (created if missing), without the session clean-up of
+    /// `create`: for records written beside the sessions, not in one.
+    pub fn open(dir: &Path) -> Result<Self, SinkError> {
+        fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir { path: dir.to_path_buf(), source })?;
+        Ok(Self { dir: dir.to_path_buf(), hook: None })
+    }
+
     pub fn set_hook(&mut self, hook: WriteStepHook) {
         self.hook = Some(hook);
     }

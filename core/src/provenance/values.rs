@@ -76,6 +76,11 @@ impl<W: Write> HashingWriter<W> {
         Self { inner, hasher: Sha256::new(), bytes: 0 }
     }
 
+    /// Bytes hashed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     pub fn finish(self) -> (W, Sha256Digest, u64) {
         (self.inner, Sha256Digest(self.hasher.finalize().into()), self.bytes)
     }

@@ -4,65 +4,53 @@
 //! link; only a resume hashes the prefix the target already holds.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use sha2::{Digest, Sha256};
+use crate::provenance::values::HashingWriter;
 
 #[derive(Default)]
 pub(super) struct SentDigest {
-    hasher: Sha256,
-    /// The hasher covers the file's bytes `[0, hashed_to)`.
-    hashed_to: u64,
+    /// Covers the file's bytes `[0, bytes())`; `None` until the first catch-up.
+    hashed: Option<HashingWriter<io::Sink>>,
 }
 
 impl SentDigest {
     /// Makes the digest cover exactly `[0, offset)`, re-reading the file if
     /// it covers anything else (a resume, or a target that kept less than sent).
-    pub fn catch_up(&mut self, source: &mut File, offset: u64) -> std::io::Result<()> {
-        if self.hashed_to == offset {
+    pub fn catch_up(&mut self, source: &mut File, offset: u64) -> io::Result<()> {
+        if self.hashed.as_ref().map(HashingWriter::bytes) == Some(offset) {
             return Ok(());
         }
-        *self = Self::default();
+        self.hashed = None;
+        let mut writer = HashingWriter::new(io::sink());
         source.seek(SeekFrom::Start(0))?;
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut prefix = source.take(offset);
-        loop {
-            let read = prefix.read(&mut buffer)?;
-            if read == 0 {
-                break;
-            }
-            self.hasher.update(&buffer[..read]);
-            self.hashed_to += read as u64;
+        if io::copy(&mut source.take(offset), &mut writer)? != offset {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        if self.hashed_to != offset {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
+        self.hashed = Some(writer);
         Ok(())
     }
 
-    /// Runs `send` while `chunk` (the bytes at `hashed_to`) is hashed on another thread.
+    /// Runs `send` while `chunk` (the bytes at the end of what is covered)
+    /// is hashed on another thread.
     pub fn hash_while<T>(&mut self, chunk: &[u8], send: impl FnOnce() -> T) -> T {
-        let mut hasher = std::mem::take(&mut self.hasher);
-        let (result, hasher) = std::thread::scope(|scope| {
+        let hashed = self.hashed.take();
+        let (result, hashed) = std::thread::scope(|scope| {
             let hashing = scope.spawn(move || {
-                hasher.update(chunk);
-                hasher
+                let mut writer = hashed?;
+                writer.write_all(chunk).ok()?;
+                Some(writer)
             });
             (send(), hashing.join())
         });
-        match hasher {
-            Ok(hasher) => {
-                self.hasher = hasher;
-                self.hashed_to += chunk.len() as u64;
-            }
-            // Cannot happen short of a bug in the hasher; the next catch_up starts over.
-            Err(_) => self.hashed_to = u64::MAX,
-        }
+        // A panic in the hasher leaves nothing covered: the next catch-up starts over.
+        self.hashed = hashed.ok().flatten();
         result
     }
 
-    pub fn finish_hex(self) -> String {
-        hex::encode(self.hasher.finalize())
+    /// The digest, if it covers anything (always after a `catch_up`).
+    pub fn finish_hex(self) -> Option<String> {
+        self.hashed.map(|writer| writer.finish().1.to_hex())
     }
 }
 
@@ -99,6 +87,6 @@ mod tests {
         digest.catch_up(&mut file, 45_000).unwrap();
         read_chunk(&mut file, 45_000, 55_000, &mut chunk).unwrap();
         digest.hash_while(&chunk, || ());
-        assert_eq!(digest.finish_hex(), hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(digest.finish_hex(), Some(crate::provenance::values::Sha256Digest::of(&bytes).to_hex()));
     }
 }

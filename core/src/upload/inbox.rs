@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+use crate::sink::DurableDir;
 
 const LOCATION_PREFIX: &str = "inbox:";
 
@@ -160,13 +161,16 @@ fn safe_relative(name: &str) -> Result<PathBuf, TargetError> {
     Ok(path.to_path_buf())
 }
 
+/// Replaces the description at `path` whole or not at all.
 fn write_durably(path: &Path, upload: &InboxUpload) -> Result<(), TargetError> {
     let bytes = serde_json::to_vec(upload).map_err(|e| TargetError::Refused(e.to_string()))?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = File::create(&temporary).map_err(|e| io_error(&temporary, &e))?;
-    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| io_error(&temporary, &e))?;
-    fs::rename(&temporary, path).map_err(|e| io_error(path, &e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Err(TargetError::Refused(format!("{} is not a description file", path.display())));
+    };
+    DurableDir::open(dir)
+        .and_then(|uploads| uploads.write_file(name, &bytes))
+        .map(drop)
+        .map_err(|e| TargetError::Transient(format!("inbox: {e}")))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), TargetError> {

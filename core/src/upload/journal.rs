@@ -177,10 +177,6 @@ impl UploadJournal {
         Ok(())
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Adds a file as pending; a path already in the journal is left as it
     /// is and `false` returned.
     pub fn enqueue(&self, file: &NewFile) -> Result<bool, JournalError> {
@@ -203,21 +199,14 @@ impl UploadJournal {
         Ok(inserted == 1)
     }
 
-    pub fn contains(&self, path: &Path) -> Result<bool, JournalError> {
-        self.connection
-            .query_row("SELECT 1 FROM files WHERE path = ?1", [path_text(path)], |_| Ok(()))
-            .optional()
-            .map(|found| found.is_some())
-            .map_err(|e| classify(&self.path, e))
-    }
-
     /// Every file, in upload order (lane, then enqueue order).
     pub fn files(&self) -> Result<Vec<QueuedFile>, JournalError> {
         self.select("SELECT * FROM files ORDER BY lane, id", [])
     }
 
-    pub fn file(&self, id: i64) -> Result<Option<QueuedFile>, JournalError> {
-        Ok(self.select("SELECT * FROM files WHERE id = ?1", [id])?.pop())
+    /// The files the target holds whole and that are still on the device.
+    pub fn complete_files(&self) -> Result<Vec<QueuedFile>, JournalError> {
+        self.select("SELECT * FROM files WHERE state = 'complete' ORDER BY id", [])
     }
 
     /// The pending files in upload order.

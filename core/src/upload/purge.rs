@@ -4,8 +4,7 @@
 //! withdrawal and the purge record are queued in the identity lane, ahead
 //! of any media, so the dataset learns of both first.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::journal::{FileState, QueuedFile};
@@ -15,6 +14,7 @@ use crate::provenance::consent::{is_consent_id, PurgeRecord, PurgedFile};
 use crate::provenance::keystore::KeyStore;
 use crate::provenance::record::{RecordBody, SignedRecord};
 use crate::provenance::values::{decode_lower_hex, Sha256Digest, UtcInstant};
+use crate::sink::{DurableDir, SinkError};
 
 /// Where the queue keeps the records it writes itself, under the recordings root.
 pub const RECORDS_DIR: &str = "records";
@@ -105,15 +105,14 @@ impl UploadQueue {
     }
 }
 
-/// Writes a record under `dir` durably (temporary file, fsync, rename).
+/// Writes a record under `dir` whole or not at all.
 fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, QueueError> {
-    let io_error = |path: &Path, source| QueueError::Write { path: path.display().to_string(), source };
-    fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let path = dir.join(name);
-    let temporary = dir.join(format!(".{name}.partial"));
-    let mut file = File::create(&temporary).map_err(|e| io_error(&temporary, e))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| io_error(&temporary, e))?;
-    fs::rename(&temporary, &path).map_err(|e| io_error(&path, e))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
-    Ok(path)
+    DurableDir::open(dir).and_then(|records| records.write_file(name, bytes)).map_err(|error| match error {
+        SinkError::CreateDir { path, source } | SinkError::Write { path, source } => {
+            QueueError::Write { path: path.display().to_string(), source }
+        }
+        other => {
+            QueueError::Write { path: dir.display().to_string(), source: std::io::Error::other(other.to_string()) }
+        }
+    })
 }

@@ -7,8 +7,9 @@
 //! the chunk that was in flight. Deletion: only after the target holds the
 //! full length and the retention period has passed, or by a purge.
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -176,11 +177,12 @@ impl UploadQueue {
     /// Adopts every finished file of the sealed sessions under `root` that
     /// the journal does not know yet; returns how many were added.
     pub fn enqueue_sessions(&self, root: &Path) -> Result<usize, QueueError> {
-        let files = scan::finished_session_files(root)
+        let queued: HashSet<PathBuf> = self.journal.files()?.into_iter().map(|f| f.path).collect();
+        let files = scan::finished_session_files(root, &queued)
             .map_err(|source| QueueError::Read { path: root.display().to_string(), source })?;
         let mut added = 0;
         for file in files {
-            if !self.journal.contains(&file.path)? && self.journal.enqueue(&file)? {
+            if self.journal.enqueue(&file)? {
                 added += 1;
             }
         }
@@ -252,13 +254,9 @@ impl UploadQueue {
                 Attempt::NetworkChanged => {}
                 Attempt::Changed(error) => {
                     log::warn!("{} changed on disk since it was queued: {error}", file.name);
-                    self.journal.set_state(file.id, FileState::Refused, Some(&error))?;
-                    self.emit(UploadEvent::Refused { name: file.name.clone(), error });
+                    self.refuse(&file, error)?;
                 }
-                Attempt::Vanished => {
-                    self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
-                    self.emit(UploadEvent::Missing { name: file.name.clone() });
-                }
+                Attempt::Vanished => self.report_missing(&file)?,
                 Attempt::Failed(TargetError::Unauthorized) => {
                     self.emit(UploadEvent::Unauthorized);
                     return Ok(RunOutcome::Unauthorized);
@@ -270,8 +268,7 @@ impl UploadQueue {
                 }
                 Attempt::Failed(TargetError::Refused(error)) => {
                     log::warn!("the target refused {}: {error}", file.name);
-                    self.journal.set_state(file.id, FileState::Refused, Some(&error))?;
-                    self.emit(UploadEvent::Refused { name: file.name.clone(), error });
+                    self.refuse(&file, error)?;
                 }
                 Attempt::Failed(error) => self.schedule_retry(&file, &error)?,
             }
@@ -341,7 +338,7 @@ impl UploadQueue {
         if let Err(source) = digest.catch_up(&mut source, file.size) {
             return read_error(source);
         }
-        if digest.finish_hex() != file.sha256 {
+        if digest.finish_hex().as_deref() != Some(file.sha256.as_str()) {
             return Ok(Attempt::Changed("its SHA-256 differs from the one queued".into()));
         }
         Ok(Attempt::Done)
@@ -408,7 +405,7 @@ impl UploadQueue {
         let retention_ms = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
         let now = now_ms();
         let mut deleted = 0;
-        for file in self.journal.files()?.into_iter().filter(|f| f.state == FileState::Complete) {
+        for file in self.journal.complete_files()? {
             if file.completed_ms.is_none_or(|done| now < done.saturating_add(retention_ms)) {
                 continue;
             }
@@ -425,13 +422,23 @@ impl UploadQueue {
     }
 
     fn mark_missing(&self) -> Result<(), QueueError> {
-        for file in self.journal.pending()? {
-            if !file.path.exists() {
-                log::warn!("{} is queued but missing from disk", file.path.display());
-                self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
-                self.emit(UploadEvent::Missing { name: file.name.clone() });
-            }
+        for file in self.journal.pending()?.iter().filter(|f| !f.path.exists()) {
+            log::warn!("{} is queued but missing from disk", file.path.display());
+            self.report_missing(file)?;
         }
+        Ok(())
+    }
+
+    fn report_missing(&self, file: &QueuedFile) -> Result<(), QueueError> {
+        self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
+        self.emit(UploadEvent::Missing { name: file.name.clone() });
+        Ok(())
+    }
+
+    /// Kept on the device, never retried on its own (the app's "retry now" does).
+    fn refuse(&self, file: &QueuedFile, error: String) -> Result<(), QueueError> {
+        self.journal.set_state(file.id, FileState::Refused, Some(&error))?;
+        self.emit(UploadEvent::Refused { name: file.name.clone(), error });
         Ok(())
     }
 

@@ -2,21 +2,24 @@
 //! every sealed session, each with its lane, size, SHA-256 and, for media,
 //! the hash and consent of the record that cites it. A sealed segment
 //! whose record is not written yet is still in progress and is left alone.
+//! Files the journal holds already are skipped before they are read, so a
+//! rescan costs a directory listing, not a hash of every queued byte.
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
-
-use sha2::{Digest, Sha256};
+use std::io;
+use std::path::{Path, PathBuf};
 
 use super::journal::NewFile;
 use super::lane::Lane;
 use crate::provenance::record::{RecordBody, SignedRecord};
+use crate::provenance::values::{HashingWriter, Sha256Digest};
 use crate::sealer::RECORD_SUFFIX;
 use crate::sink::session_dirs;
 
-/// The files to upload under `root`, in no particular order (the journal orders them).
-pub fn finished_session_files(root: &Path) -> io::Result<Vec<NewFile>> {
+/// The files to upload under `root` that are not in `queued`, in no
+/// particular order (the journal orders them).
+pub fn finished_session_files(root: &Path, queued: &HashSet<PathBuf>) -> io::Result<Vec<NewFile>> {
     let mut files = Vec::new();
     for session in session_dirs(root) {
         let session_name = session.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
@@ -26,6 +29,9 @@ pub fn finished_session_files(root: &Path) -> io::Result<Vec<NewFile>> {
         for name in &names {
             let Some(lane) = Lane::of_session_file(name) else { continue };
             let path = session.join(name);
+            if queued.contains(&path) {
+                continue;
+            }
             let (record_sha256, consent_id) = match lane {
                 Lane::Media => {
                     let record_name = format!("{}{RECORD_SUFFIX}", name.trim_end_matches(".mp4.age"));
@@ -35,7 +41,7 @@ pub fn finished_session_files(root: &Path) -> io::Result<Vec<NewFile>> {
                         continue;
                     }
                     match std::fs::read(session.join(&record_name)) {
-                        Ok(record) => (Some(hex::encode(Sha256::digest(&record))), consent_of(&record)),
+                        Ok(record) => (Some(Sha256Digest::of(&record).to_hex()), consent_of(&record)),
                         // Sealed but not yet recorded: the segment in progress.
                         Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(e),
@@ -83,16 +89,8 @@ fn consent_of(record: &[u8]) -> Option<String> {
 }
 
 fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            return Ok((size, hex::encode(hasher.finalize())));
-        }
-        hasher.update(&buffer[..read]);
-        size += read as u64;
-    }
+    let mut hashing = HashingWriter::new(io::sink());
+    io::copy(&mut File::open(path)?, &mut hashing)?;
+    let (_, digest, size) = hashing.finish();
+    Ok((size, digest.to_hex()))
 }
