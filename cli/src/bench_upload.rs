@@ -4,24 +4,19 @@
 //! runs it beside `curl` sending the same file to the same server.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use egocap_core::upload::{
-    InboxTarget, QueueConfig, RunOutcome, StopSignal, Timeouts, TusTarget, UploadQueue, UploadTarget, UreqTransport,
-};
+use egocap_core::upload::{QueueConfig, RunOutcome, StopSignal, Timeouts, UploadQueue};
 use rustix::time::{clock_gettime, ClockId};
+
+use crate::upload::TargetArgs;
 
 #[derive(Args, Debug)]
 pub struct UploadBenchArgs {
-    /// A tus 1.0 creation endpoint.
-    #[arg(long, conflicts_with = "inbox", required_unless_present = "inbox")]
-    server: Option<String>,
-    /// An inbox directory instead of a server.
-    #[arg(long)]
-    inbox: Option<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// The file to send (default: a fresh random file of --size-mb).
     #[arg(long)]
     file: Option<PathBuf>,
@@ -45,7 +40,11 @@ pub fn run(args: &UploadBenchArgs) -> Result<()> {
     let mut rates = Vec::new();
     for run in 0..args.runs {
         let config = QueueConfig { chunk_size: args.chunk_mb << 20, ..QueueConfig::default() };
-        let mut queue = UploadQueue::open(&work.join(format!("journal-{run}.db")), target(args)?, config)?;
+        let mut queue = UploadQueue::open(
+            &work.join(format!("journal-{run}.db")),
+            args.target.open(Timeouts::default(), None)?,
+            config,
+        )?;
         queue.enqueue_file(&file, &format!("bench/run-{run}-{}.bin", std::process::id()))?;
         let (wall_start, cpu_start) = (Instant::now(), cpu_time());
         let outcome = queue.run_until_empty(&StopSignal::new())?;
@@ -67,16 +66,6 @@ pub fn run(args: &UploadBenchArgs) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
-}
-
-fn target(args: &UploadBenchArgs) -> Result<Box<dyn UploadTarget>> {
-    Ok(match (&args.server, &args.inbox) {
-        (Some(endpoint), _) => {
-            Box::new(TusTarget::new(endpoint, Arc::new(UreqTransport::new(Timeouts::default())), None))
-        }
-        (None, Some(inbox)) => Box::new(InboxTarget::new(inbox)),
-        (None, None) => bail!("give --server URL or --inbox DIR"),
-    })
 }
 
 /// Incompressible bytes, like sealed media (xorshift64; not for secrets).

@@ -22,12 +22,8 @@ pub const JOURNAL_FILE: &str = "upload-journal.db";
 pub struct UploadArgs {
     /// The recordings directory (the session directories directly under it are sent).
     pub dir: PathBuf,
-    /// A tus 1.0 creation endpoint, e.g. https://host/files/.
-    #[arg(long, conflicts_with = "inbox", required_unless_present = "inbox")]
-    pub server: Option<String>,
-    /// A local inbox directory instead of a server (the embedded default).
-    #[arg(long)]
-    pub inbox: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Bytes per PATCH; an interruption re-sends at most this much.
     #[arg(long, default_value_t = 4 << 20)]
     pub chunk_size: usize,
@@ -75,25 +71,37 @@ pub enum QueueCommand {
         /// The withdrawal record.
         #[arg(long)]
         withdrawal: PathBuf,
-        /// Where unfinished uploads are abandoned: a tus endpoint ...
-        #[arg(long, conflicts_with = "inbox", required_unless_present = "inbox")]
-        server: Option<String>,
-        /// ... or a local inbox.
-        #[arg(long)]
-        inbox: Option<PathBuf>,
+        /// Where unfinished uploads are abandoned.
+        #[command(flatten)]
+        target: TargetArgs,
     },
 }
 
+/// Where files go: a tus server or a local inbox (one of the two).
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// A tus 1.0 creation endpoint, e.g. https://host/files/.
+    #[arg(long, conflicts_with = "inbox", required_unless_present = "inbox")]
+    pub server: Option<String>,
+    /// A local inbox directory instead of a server (the embedded default).
+    #[arg(long)]
+    pub inbox: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    pub fn open(&self, timeouts: Timeouts, auth: Option<Arc<dyn AuthProvider>>) -> Result<Box<dyn UploadTarget>> {
+        Ok(match (&self.server, &self.inbox) {
+            (Some(endpoint), _) => Box::new(TusTarget::new(endpoint, Arc::new(UreqTransport::new(timeouts)), auth)),
+            (None, Some(inbox)) => Box::new(InboxTarget::new(inbox)),
+            (None, None) => bail!("give --server URL or --inbox DIR"),
+        })
+    }
+}
+
 pub fn run(args: &UploadArgs) -> Result<()> {
-    let target: Box<dyn UploadTarget> = match (&args.server, &args.inbox) {
-        (Some(endpoint), _) => {
-            let timeouts = Timeouts { read: Duration::from_secs(args.read_timeout), ..Timeouts::default() };
-            let auth = args.token_file.clone().map(|path| Arc::new(TokenFile(path)) as Arc<dyn AuthProvider>);
-            Box::new(TusTarget::new(endpoint, Arc::new(UreqTransport::new(timeouts)), auth))
-        }
-        (None, Some(inbox)) => Box::new(InboxTarget::new(inbox)),
-        (None, None) => bail!("give --server URL or --inbox DIR"),
-    };
+    let timeouts = Timeouts { read: Duration::from_secs(args.read_timeout), ..Timeouts::default() };
+    let auth = args.token_file.clone().map(|path| Arc::new(TokenFile(path)) as Arc<dyn AuthProvider>);
+    let target = args.target.open(timeouts, auth)?;
     if !(args.retention_hours >= 0.0 && args.retention_hours.is_finite()) {
         bail!("--retention-hours must be a non-negative number");
     }
@@ -171,14 +179,8 @@ pub fn upload(
 pub fn queue(command: &QueueCommand) -> Result<()> {
     match command {
         QueueCommand::Status { dir } => status(dir),
-        QueueCommand::Purge { dir, keys, withdrawal, server, inbox } => {
-            let target: Box<dyn UploadTarget> = match (server, inbox) {
-                (Some(endpoint), _) => {
-                    Box::new(TusTarget::new(endpoint, Arc::new(UreqTransport::new(Timeouts::default())), None))
-                }
-                (None, Some(inbox)) => Box::new(InboxTarget::new(inbox)),
-                (None, None) => bail!("give --server URL or --inbox DIR"),
-            };
+        QueueCommand::Purge { dir, keys, withdrawal, target } => {
+            let target = target.open(Timeouts::default(), None)?;
             let device = FileKeyStore::open(&keys.join(DEVICE_KEY))?;
             let withdrawal = read_record(withdrawal)?;
             let mut queue = UploadQueue::open(&dir.join(JOURNAL_FILE), target, QueueConfig::default())?;
