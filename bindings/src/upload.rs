@@ -10,9 +10,14 @@
 //! share it), so the UI can poll `status()` and a finished recording can
 //! be queued while a run sends. Settings changed during a run
 //! (`setNetwork`, `setListener`) apply from the next run.
+//!
+//! An app whose uploads run in an iOS background `URLSession` drives the
+//! queue with chunk jobs instead (`planChunkJob`, `finishChunkJob`,
+//! `reconcileChunkJobs`): they go through the runner, like a run.
 
 mod config;
 mod host;
+mod jobs;
 mod status;
 
 use std::path::Path;
@@ -31,6 +36,7 @@ pub use config::UploadQueueConfig;
 use egocap_core::provenance::record::SignedRecord;
 pub use host::{AuthProvider, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportFailure, UploadListener};
 use host::{HostAuth, HostTransport, HostUploadListener};
+pub use jobs::{ChunkJob, ChunkJobFinished, ChunkJobOutcome, ChunkJobPlan};
 pub use status::{QueuedUpload, UploadState};
 
 /// The journal of what is queued, one target, and the loop that sends.
@@ -155,6 +161,35 @@ impl UploadQueue {
         lock(&self.run_stop).stop();
     }
 
+    /// For a host that uploads from files in a background session (iOS):
+    /// the next chunk to send as a job, or why there is none. Does what a
+    /// run does before a chunk (asks the server where the file stands, or
+    /// creates its upload: blocking network calls) and writes the chunk to
+    /// its own body file beside the journal. One job is in flight at a
+    /// time (`BUSY` until it is reported). Needs a tus queue (`openTus`);
+    /// an inbox queue is `InvalidSettings`. Drive either jobs or
+    /// `runUntilEmpty` at a time; if both run, the server's offsets keep
+    /// them consistent at the cost of a re-sent chunk.
+    pub fn plan_chunk_job(&self) -> Result<ChunkJobPlan, EgocapError> {
+        guarded(|| Ok(self.job_runner().plan_chunk_job()?.into()))
+    }
+
+    /// Reports how job `job_id`'s task ended (`finishChunkJob` after a
+    /// relaunch is fine: the journal kept the job). Progress and completion
+    /// also reach the listener. Then plan the next job.
+    pub fn finish_chunk_job(&self, job_id: i64, outcome: ChunkJobOutcome) -> Result<ChunkJobFinished, EgocapError> {
+        guarded(|| Ok(self.job_runner().finish_chunk_job(job_id, outcome.into())?.into()))
+    }
+
+    /// Call at every launch, before planning, with the ids of the jobs
+    /// whose tasks the background session still has (`getAllTasks`): a job
+    /// whose bytes the server holds is acknowledged (`HEAD`), a live one it
+    /// does not hold yet stays in flight, any other is forgotten and its
+    /// chunk planned again. Returns how many jobs stay in flight.
+    pub fn reconcile_chunk_jobs(&self, live_job_ids: Vec<i64>) -> Result<u32, EgocapError> {
+        guarded(|| Ok(count(self.job_runner().reconcile_chunk_jobs(&live_job_ids)?)))
+    }
+
     /// Applies a consent withdrawal (the JSON `withdrawConsent` returned,
     /// signed by `keystore`'s device) to the files under `recordings_root`:
     /// every unsent file of that consent is deleted and its unfinished upload
@@ -190,6 +225,16 @@ impl UploadQueue {
 }
 
 impl UploadQueue {
+    /// The runner, set up as a run would set it up (the listener the app set),
+    /// for the chunk-job calls, which send as a run does.
+    fn job_runner(&self) -> MutexGuard<'_, core::UploadQueue> {
+        let mut runner = lock(&self.runner);
+        if let Some(listener) = lock(&self.listener).clone() {
+            runner.set_listener(listener);
+        }
+        runner
+    }
+
     /// Opens the journal twice (runner and control), each with its own target.
     fn open(
         journal_path: &str,

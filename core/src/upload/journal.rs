@@ -101,8 +101,8 @@ pub struct NewFile {
 }
 
 pub struct UploadJournal {
-    connection: Connection,
-    path: PathBuf,
+    pub(super) connection: Connection,
+    pub(super) path: PathBuf,
 }
 
 impl UploadJournal {
@@ -165,6 +165,17 @@ impl UploadJournal {
                  last_error TEXT,
                  completed_ms INTEGER
              );
+             -- AUTOINCREMENT: a job id is never reused, so a late report of
+             -- an old job cannot be taken for a new one.
+             CREATE TABLE IF NOT EXISTS jobs (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 file_id INTEGER NOT NULL UNIQUE,
+                 location TEXT NOT NULL,
+                 start INTEGER NOT NULL,
+                 length INTEGER NOT NULL,
+                 body_path TEXT NOT NULL,
+                 created_ms INTEGER NOT NULL
+             );
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);",
         )
         .map_err(|e| classify(&self.path, e))?;
@@ -207,6 +218,11 @@ impl UploadJournal {
     /// The files the target holds whole and that are still on the device.
     pub fn complete_files(&self) -> Result<Vec<QueuedFile>, JournalError> {
         self.select("SELECT * FROM files WHERE state = 'complete' ORDER BY id", [])
+    }
+
+    /// The file with this id.
+    pub fn file(&self, id: i64) -> Result<Option<QueuedFile>, JournalError> {
+        Ok(self.select("SELECT * FROM files WHERE id = ?1", [id])?.pop())
     }
 
     /// The pending files in upload order.
@@ -284,7 +300,7 @@ impl UploadJournal {
         self.update("UPDATE files SET state = ?2, last_error = ?3 WHERE id = ?1", params![id, state.as_str(), error])
     }
 
-    fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), JournalError> {
+    pub(super) fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), JournalError> {
         // One statement is one implicit transaction: it commits whole or not at all.
         self.connection.execute(sql, params).map(drop).map_err(|e| classify(&self.path, e))
     }
@@ -329,7 +345,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<QueuedFile, String>> {
     }))
 }
 
-fn classify(path: &Path, error: rusqlite::Error) -> JournalError {
+pub(super) fn classify(path: &Path, error: rusqlite::Error) -> JournalError {
     let path = path.to_path_buf();
     match error.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => JournalError::DiskFull { path },
@@ -345,11 +361,11 @@ fn path_text(path: &Path) -> String {
 }
 
 // SQLite integers are i64; sizes and times here are far below 2^63.
-fn to_i64(value: u64) -> i64 {
+pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn to_u64(value: i64) -> u64 {
+pub(super) fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 

@@ -5,7 +5,9 @@
 
 mod digest;
 pub mod inbox;
+pub mod jobs;
 pub mod journal;
+pub mod journal_jobs;
 pub mod lane;
 pub mod purge;
 pub mod queue;
@@ -17,12 +19,13 @@ pub mod transport;
 pub mod tus;
 
 pub use inbox::InboxTarget;
+pub use jobs::{ChunkJob, JobFinished, JobOutcome, JobPlan};
 pub use journal::{FileState, JournalError, QueuedFile, UploadJournal};
 pub use lane::Lane;
 pub use purge::PurgeReport;
 pub use queue::{QueueConfig, QueueError, RunOutcome, UploadEvent, UploadListener, UploadQueue};
 pub use schedule::{Backoff, NetworkKind, NetworkPolicy, NetworkState, StopSignal};
 pub use storage::{StorageLimits, StorageRefusal, StorageUse};
-pub use target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+pub use target::{JobRequest, RemoteOffset, TargetError, UploadDescription, UploadTarget};
 pub use transport::{HttpRequest, HttpResponse, Timeouts, Transport, TransportError, UreqTransport};
 pub use tus::{AuthError, AuthProvider, TusTarget};

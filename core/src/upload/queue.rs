@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use super::digest::{read_chunk, SentDigest};
 use super::journal::{FileState, JournalError, QueuedFile, UploadJournal};
+use super::journal_jobs::JobCredentials;
 use super::lane::Lane;
 use super::scan;
 use super::schedule::{Backoff, NetworkPolicy, NetworkState, StopSignal};
@@ -121,13 +122,13 @@ pub enum RunOutcome {
 pub struct UploadQueue {
     pub(super) journal: UploadJournal,
     pub(super) target: Box<dyn UploadTarget>,
-    config: QueueConfig,
+    pub(super) config: QueueConfig,
     network: Arc<Mutex<NetworkState>>,
     listener: Option<Arc<dyn UploadListener>>,
 }
 
 /// How one file's attempt ended.
-enum Attempt {
+pub(super) enum Attempt {
     Done,
     Stopped,
     Failed(TargetError),
@@ -203,6 +204,8 @@ impl UploadQueue {
 
     /// Makes every waiting or refused file due now.
     pub fn retry_now(&self) -> Result<(), QueueError> {
+        // Chunk jobs paused on refused credentials may go again too.
+        self.journal.set_job_credentials(JobCredentials::Fresh)?;
         Ok(self.journal.retry_all_now()?)
     }
 
@@ -218,27 +221,9 @@ impl UploadQueue {
             if stop.is_stopped() {
                 return Ok(RunOutcome::Stopped);
             }
-            let pending = self.journal.pending()?;
-            if pending.is_empty() {
-                return Ok(RunOutcome::Empty);
-            }
-            // Strict order: the first file the network allows goes next, and
-            // a medium only once the target holds the record that cites it.
-            let network = self.network();
-            let allowed: Vec<QueuedFile> =
-                pending.into_iter().filter(|f| self.config.policy.allows(network, f.lane)).collect();
-            if allowed.is_empty() {
-                return Ok(RunOutcome::WaitingForNetwork);
-            }
-            let mut next = None;
-            for file in allowed {
-                if self.record_is_sent(&file)? {
-                    next = Some(file);
-                    break;
-                }
-            }
-            let Some(file) = next else {
-                return Ok(RunOutcome::WaitingForRecords);
+            let file = match self.next_file()? {
+                Ok(file) => file,
+                Err(outcome) => return Ok(outcome),
             };
             let wait_ms = file.next_attempt_ms.saturating_sub(now_ms());
             if wait_ms > 0 {
@@ -247,45 +232,77 @@ impl UploadQueue {
                 }
                 continue;
             }
-            match self.send_file(&file, stop)? {
-                Attempt::Done => self.finish(&file)?,
-                Attempt::Stopped => return Ok(RunOutcome::Stopped),
-                // The network changed mid-file; the loop decides what may go now.
-                Attempt::NetworkChanged => {}
-                Attempt::Changed(error) => {
-                    log::warn!("{} changed on disk since it was queued: {error}", file.name);
-                    self.refuse(&file, error)?;
-                }
-                Attempt::Vanished => self.report_missing(&file)?,
-                Attempt::Failed(TargetError::Unauthorized) => {
-                    self.emit(UploadEvent::Unauthorized);
-                    return Ok(RunOutcome::Unauthorized);
-                }
-                Attempt::Failed(TargetError::Gone) if recreated < MAX_RECREATES_PER_PASS => {
-                    recreated += 1;
-                    log::info!("upload of {} expired at the target; creating it anew", file.name);
-                    self.journal.set_location(file.id, None, 0)?;
-                }
-                Attempt::Failed(TargetError::Refused(error)) => {
-                    log::warn!("the target refused {}: {error}", file.name);
-                    self.refuse(&file, error)?;
-                }
-                Attempt::Failed(error) => self.schedule_retry(&file, &error)?,
+            let attempt = self.send_file(&file, stop)?;
+            if let Some(outcome) = self.settle(&file, attempt, &mut recreated)? {
+                return Ok(outcome);
             }
         }
     }
 
-    fn send_file(&mut self, file: &QueuedFile, stop: &StopSignal) -> Result<Attempt, QueueError> {
-        let mut source = match File::open(&file.path) {
-            Ok(source) => source,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Vanished),
-            Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
-        };
-        let on_disk =
-            source.metadata().map_err(|e| QueueError::Read { path: file.path.display().to_string(), source: e })?;
-        if on_disk.len() != file.size {
-            return Ok(Attempt::Changed(format!("{} bytes on disk, {} when queued", on_disk.len(), file.size)));
+    /// The file to send next, in strict order: the first one the network
+    /// allows, and a medium only once the target holds the record that cites it.
+    pub(super) fn next_file(&self) -> Result<Result<QueuedFile, RunOutcome>, QueueError> {
+        let pending = self.journal.pending()?;
+        if pending.is_empty() {
+            return Ok(Err(RunOutcome::Empty));
         }
+        let network = self.network();
+        let allowed: Vec<QueuedFile> =
+            pending.into_iter().filter(|f| self.config.policy.allows(network, f.lane)).collect();
+        if allowed.is_empty() {
+            return Ok(Err(RunOutcome::WaitingForNetwork));
+        }
+        for file in allowed {
+            if self.record_is_sent(&file)? {
+                return Ok(Ok(file));
+            }
+        }
+        Ok(Err(RunOutcome::WaitingForRecords))
+    }
+
+    /// Applies how an attempt at `file` ended to the journal; `Some` when
+    /// the run must end with that outcome.
+    pub(super) fn settle(
+        &mut self,
+        file: &QueuedFile,
+        attempt: Attempt,
+        recreated: &mut u32,
+    ) -> Result<Option<RunOutcome>, QueueError> {
+        match attempt {
+            Attempt::Done => self.finish(file)?,
+            Attempt::Stopped => return Ok(Some(RunOutcome::Stopped)),
+            // The network changed mid-file; the loop decides what may go now.
+            Attempt::NetworkChanged => {}
+            Attempt::Changed(error) => {
+                log::warn!("{} changed on disk since it was queued: {error}", file.name);
+                self.refuse(file, error)?;
+            }
+            Attempt::Vanished => self.report_missing(file)?,
+            Attempt::Failed(TargetError::Unauthorized) => {
+                self.emit(UploadEvent::Unauthorized);
+                return Ok(Some(RunOutcome::Unauthorized));
+            }
+            Attempt::Failed(TargetError::Gone) if *recreated < MAX_RECREATES_PER_PASS => {
+                *recreated += 1;
+                log::info!("upload of {} expired at the target; creating it anew", file.name);
+                self.journal.set_location(file.id, None, 0)?;
+            }
+            Attempt::Failed(TargetError::Refused(error)) => {
+                log::warn!("the target refused {}: {error}", file.name);
+                self.refuse(file, error)?;
+            }
+            Attempt::Failed(error) => {
+                self.schedule_retry(file, &error)?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn send_file(&mut self, file: &QueuedFile, stop: &StopSignal) -> Result<Attempt, QueueError> {
+        let mut source = match open_as_queued(file)? {
+            Ok(source) => source,
+            Err(attempt) => return Ok(attempt),
+        };
         let (location, mut offset) = match self.resume_point(file)? {
             Ok(point) => point,
             Err(error) => return Ok(Attempt::Failed(error)),
@@ -355,7 +372,7 @@ impl UploadQueue {
 
     /// The location to append to and the offset the target holds there,
     /// creating the upload if it has none (or lost it).
-    fn resume_point(&mut self, file: &QueuedFile) -> Result<Result<(String, u64), TargetError>, QueueError> {
+    pub(super) fn resume_point(&mut self, file: &QueuedFile) -> Result<Result<(String, u64), TargetError>, QueueError> {
         if let Some(location) = &file.location {
             match self.target.offset(location) {
                 Ok(RemoteOffset::At(held)) if held <= file.size => {
@@ -385,19 +402,20 @@ impl UploadQueue {
         }
     }
 
-    fn finish(&self, file: &QueuedFile) -> Result<(), QueueError> {
+    pub(super) fn finish(&self, file: &QueuedFile) -> Result<(), QueueError> {
         self.journal.complete(file.id, now_ms())?;
         log::info!("uploaded {} ({} bytes)", file.name, file.size);
         self.emit(UploadEvent::Completed { name: file.name.clone() });
         Ok(())
     }
 
-    fn schedule_retry(&self, file: &QueuedFile, error: &TargetError) -> Result<(), QueueError> {
+    /// Counts a failure and returns the delay before the next attempt.
+    pub(super) fn schedule_retry(&self, file: &QueuedFile, error: &TargetError) -> Result<u64, QueueError> {
         let delay = self.config.backoff.random_delay_ms(file.attempts.saturating_add(1));
         log::warn!("upload of {} failed ({error}); retrying in {delay} ms", file.name);
         self.journal.failed_attempt(file.id, &error.to_string(), now_ms() + delay)?;
         self.emit(UploadEvent::Retrying { name: file.name.clone(), error: error.to_string(), retry_in_ms: delay });
-        Ok(())
+        Ok(delay)
     }
 
     /// Deletes the local copies of files fully acknowledged longer ago than the retention.
@@ -429,14 +447,14 @@ impl UploadQueue {
         Ok(())
     }
 
-    fn report_missing(&self, file: &QueuedFile) -> Result<(), QueueError> {
+    pub(super) fn report_missing(&self, file: &QueuedFile) -> Result<(), QueueError> {
         self.journal.set_state(file.id, FileState::Missing, Some("the file vanished from disk"))?;
         self.emit(UploadEvent::Missing { name: file.name.clone() });
         Ok(())
     }
 
     /// Kept on the device, never retried on its own (the app's "retry now" does).
-    fn refuse(&self, file: &QueuedFile, error: String) -> Result<(), QueueError> {
+    pub(super) fn refuse(&self, file: &QueuedFile, error: String) -> Result<(), QueueError> {
         self.journal.set_state(file.id, FileState::Refused, Some(&error))?;
         self.emit(UploadEvent::Refused { name: file.name.clone(), error });
         Ok(())
@@ -449,7 +467,23 @@ impl UploadQueue {
     }
 }
 
-fn implausible(held: u64, offset: u64, length: u64) -> TargetError {
+/// The queued file, open for reading, or why it cannot be sent: gone,
+/// or not the size it was queued with.
+pub(super) fn open_as_queued(file: &QueuedFile) -> Result<Result<File, Attempt>, QueueError> {
+    let source = match File::open(&file.path) {
+        Ok(source) => source,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err(Attempt::Vanished)),
+        Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
+    };
+    let on_disk =
+        source.metadata().map_err(|e| QueueError::Read { path: file.path.display().to_string(), source: e })?;
+    if on_disk.len() != file.size {
+        return Ok(Err(Attempt::Changed(format!("{} bytes on disk, {} when queued", on_disk.len(), file.size))));
+    }
+    Ok(Ok(source))
+}
+
+pub(super) fn implausible(held: u64, offset: u64, length: u64) -> TargetError {
     TargetError::Transient(format!("the target claims {held} bytes after {length} were sent at {offset}"))
 }
 

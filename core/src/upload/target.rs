@@ -6,6 +6,8 @@
 
 use thiserror::Error;
 
+use super::transport::HttpResponse;
+
 /// Describes a file to the target when its upload is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadDescription {
@@ -54,4 +56,37 @@ pub trait UploadTarget: Send {
     /// Abandons an unfinished upload (tus termination). Never called for a
     /// finished one: that would destroy footage the worker is paid for.
     fn abandon(&mut self, location: &str) -> Result<(), TargetError>;
+
+    /// Whether the target can hand out chunk jobs (see `append_request`).
+    fn hands_out_jobs(&self) -> bool {
+        false
+    }
+
+    /// The request that appends `length` bytes at `offset`, for a host that
+    /// sends it later from a file (an iOS background session). Only HTTP
+    /// targets can; the others refuse.
+    fn append_request(&mut self, _location: &str, _offset: u64, _length: u64) -> Result<JobRequest, TargetError> {
+        Err(TargetError::Refused("this target cannot hand out chunk jobs (it is not HTTP)".into()))
+    }
+
+    /// Reads the response to an [`UploadTarget::append_request`] as
+    /// `append` reads its own: the offset the target now holds.
+    fn append_response(&mut self, _offset: u64, _response: &HttpResponse) -> Result<u64, TargetError> {
+        Err(TargetError::Refused("this target cannot hand out chunk jobs (it is not HTTP)".into()))
+    }
+
+    /// Renews the credentials after a 401 to a request sent by the host;
+    /// false when there is nothing to renew or the renewal failed.
+    fn refresh_credentials(&mut self) -> bool {
+        false
+    }
+}
+
+/// A request without its body, for the host to send with a file as the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub method: String,
+    pub url: String,
+    /// Every header, credentials included, but `Content-Length`: the body file's length.
+    pub headers: Vec<(String, String)>,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use thiserror::Error;
 
-use super::target::{RemoteOffset, TargetError, UploadDescription, UploadTarget};
+use super::target::{JobRequest, RemoteOffset, TargetError, UploadDescription, UploadTarget};
 use super::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 
 const TUS_VERSION: &str = "1.0.0";
@@ -71,20 +71,26 @@ impl TusTarget {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<HttpResponse, TargetError> {
-        let mut request = HttpRequest {
+        let request = HttpRequest {
             method: method.to_owned(),
             url: url.to_owned(),
-            headers: vec![("Tus-Resumable".to_owned(), TUS_VERSION.to_owned())],
+            headers: self.headers(headers)?,
             body: body.to_vec(),
         };
-        request.headers.extend(headers.iter().map(|(n, v)| ((*n).to_owned(), v.clone())));
-        if let Some(auth) = &self.auth {
-            request.headers.extend(auth.headers().map_err(|e| TargetError::Transient(e.to_string()))?);
-        }
         self.transport.send(&request).map_err(|e| match e {
             TransportError::InvalidRequest(reason) => TargetError::Refused(reason),
             other => TargetError::Transient(other.to_string()),
         })
+    }
+
+    /// `Tus-Resumable`, then `extra`, then the auth provider's headers.
+    fn headers(&self, extra: &[(&str, String)]) -> Result<Vec<(String, String)>, TargetError> {
+        let mut headers = vec![("Tus-Resumable".to_owned(), TUS_VERSION.to_owned())];
+        headers.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), v.clone())));
+        if let Some(auth) = &self.auth {
+            headers.extend(auth.headers().map_err(|e| TargetError::Transient(e.to_string()))?);
+        }
+        Ok(headers)
     }
 
     /// Resolves a `Location` header against the endpoint (RFC 9110 §10.2.2).
@@ -138,16 +144,8 @@ impl UploadTarget for TusTarget {
     }
 
     fn append(&mut self, location: &str, offset: u64, chunk: &[u8]) -> Result<u64, TargetError> {
-        let headers =
-            [("Upload-Offset", offset.to_string()), ("Content-Type", "application/offset+octet-stream".to_owned())];
-        let response = self.send("PATCH", location, &headers, chunk)?;
-        match response.status {
-            204 | 200 => parse_offset(&response),
-            // tus 1.0 §3.2: the offsets do not match; the caller asks HEAD.
-            409 => Err(TargetError::OffsetMismatch { sent: offset, held: offset }),
-            404 | 410 => Err(TargetError::Gone),
-            _ => Err(status_error("PATCH", &response)),
-        }
+        let response = self.send("PATCH", location, &patch_headers(offset), chunk)?;
+        append_result(offset, &response)
     }
 
     fn abandon(&mut self, location: &str) -> Result<(), TargetError> {
@@ -156,6 +154,49 @@ impl UploadTarget for TusTarget {
             204 | 200 | 404 | 410 => Ok(()),
             _ => Err(status_error("DELETE", &response)),
         }
+    }
+
+    fn hands_out_jobs(&self) -> bool {
+        true
+    }
+
+    fn append_request(&mut self, location: &str, offset: u64, _length: u64) -> Result<JobRequest, TargetError> {
+        // No Content-Length: the host's stack sets it from the body file
+        // (URLSession treats it as reserved).
+        Ok(JobRequest {
+            method: "PATCH".into(),
+            url: location.to_owned(),
+            headers: self.headers(&patch_headers(offset))?,
+        })
+    }
+
+    fn append_response(&mut self, offset: u64, response: &HttpResponse) -> Result<u64, TargetError> {
+        if response.status == 401 {
+            return Err(TargetError::Unauthorized);
+        }
+        append_result(offset, response)
+    }
+
+    fn refresh_credentials(&mut self) -> bool {
+        match &self.auth {
+            Some(auth) => auth.refresh().map_err(|e| log::warn!("the credentials could not be refreshed: {e}")).is_ok(),
+            None => false,
+        }
+    }
+}
+
+fn patch_headers(offset: u64) -> [(&'static str, String); 2] {
+    [("Upload-Offset", offset.to_string()), ("Content-Type", "application/offset+octet-stream".to_owned())]
+}
+
+/// What a PATCH's response says: the offset the target now holds, or why not.
+fn append_result(offset: u64, response: &HttpResponse) -> Result<u64, TargetError> {
+    match response.status {
+        204 | 200 => parse_offset(response),
+        // tus 1.0 §3.2: the offsets do not match; the caller asks HEAD.
+        409 => Err(TargetError::OffsetMismatch { sent: offset, held: offset }),
+        404 | 410 => Err(TargetError::Gone),
+        _ => Err(status_error("PATCH", response)),
     }
 }
 

@@ -1,0 +1,324 @@
+//! Chunk jobs: the upload driven by a host that sends each chunk outside
+//! our process. An iOS background `URLSession` uploads only from files,
+//! keeps going while the app is suspended or killed, and reports each
+//! request's end later, possibly to a relaunched app. So the queue hands
+//! out one chunk at a time as a job (the request, and a file holding
+//! exactly its body), records it in the journal, and applies its outcome
+//! when the host reports it. On launch the host reconciles the jobs the
+//! journal holds with the tasks it still has; the target (tus `HEAD`)
+//! says which landed.
+//!
+//! One job is in flight at a time, so records still go before the media
+//! that cite them; an interruption re-sends at most that one chunk.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::digest::{read_chunk, SentDigest};
+use super::journal::{FileState, QueuedFile};
+use super::journal_jobs::{JobCredentials, JobRow};
+use super::queue::{implausible, now_ms, open_as_queued, Attempt, QueueError, RunOutcome, UploadEvent, UploadQueue};
+use super::target::{JobRequest, RemoteOffset, TargetError};
+use super::transport::HttpResponse;
+
+/// A chunk for the host to send: `request` with the whole of `body_path`
+/// (exactly `length` bytes) as its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkJob {
+    /// Reported back with the outcome; the host keeps it with its task.
+    pub id: i64,
+    /// The file's name at the target.
+    pub name: String,
+    pub request: JobRequest,
+    pub body_path: PathBuf,
+    /// Where the chunk starts in the file (the tus `Upload-Offset`).
+    pub offset: u64,
+    pub length: u64,
+    /// The whole file's length.
+    pub size: u64,
+}
+
+/// What the host should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobPlan {
+    /// Send this chunk.
+    Submit(ChunkJob),
+    /// A job is in flight: report its outcome (or reconcile after a relaunch) first.
+    Busy { job_id: i64 },
+    /// The next file waits out a backoff: plan again after this long.
+    Wait { retry_in_ms: u64 },
+    /// Nothing can be sent now, for the same reasons a run ends.
+    Idle(RunOutcome),
+}
+
+/// How the host's request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The server answered (whatever the status).
+    Response(HttpResponse),
+    /// No response: the connection failed, timed out, or the body file was unreadable.
+    Failed(String),
+}
+
+/// What the outcome did to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobFinished {
+    /// The target holds this much of the file now.
+    Acknowledged { name: String, acknowledged: u64, size: u64 },
+    /// The target holds the whole file, and it is the file that was queued.
+    Completed { name: String },
+    /// Not sent; plan again after this long (0: at once).
+    Retrying { name: String, retry_in_ms: u64 },
+    /// The target or the check refused the file for good; it stays on the device.
+    Refused { name: String, error: String },
+    /// The file vanished from disk (or shrank) before it was all sent.
+    Missing { name: String },
+    /// The credentials were refused after a refresh: planning pauses until `retry_now`.
+    Unauthorized,
+    /// The journal has no such job (reconciled already, or its file purged).
+    Unknown,
+}
+
+impl UploadQueue {
+    /// The next chunk to hand to the host, or why there is none. Asks the
+    /// target where the file stands (tus `HEAD`, or creates the upload)
+    /// and writes the chunk to its own file under the journal's
+    /// `.jobs` directory before recording the job.
+    pub fn plan_chunk_job(&mut self) -> Result<JobPlan, QueueError> {
+        if !self.target.hands_out_jobs() {
+            return Err(QueueError::InvalidConfig("chunk jobs need an HTTP (tus) target".into()));
+        }
+        if let Some(job) = self.journal.jobs()?.first() {
+            return Ok(JobPlan::Busy { job_id: job.id });
+        }
+        if self.journal.job_credentials()? == JobCredentials::Refused {
+            return Ok(JobPlan::Idle(RunOutcome::Unauthorized));
+        }
+        let mut recreated = 0;
+        loop {
+            self.delete_expired()?;
+            let file = match self.next_file()? {
+                Ok(file) => file,
+                Err(outcome) => return Ok(JobPlan::Idle(outcome)),
+            };
+            let wait_ms = file.next_attempt_ms.saturating_sub(now_ms());
+            if wait_ms > 0 {
+                return Ok(JobPlan::Wait { retry_in_ms: wait_ms });
+            }
+            match self.stage_job(&file)? {
+                Ok(job) => return Ok(JobPlan::Submit(job)),
+                Err(attempt) => {
+                    if let Some(outcome) = self.settle(&file, attempt, &mut recreated)? {
+                        return Ok(JobPlan::Idle(outcome));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the outcome the host reports for job `job_id`, then forgets
+    /// the job and its body file. Reporting a job twice, or one that
+    /// reconciliation settled, is harmless: `Unknown`.
+    pub fn finish_chunk_job(&mut self, job_id: i64, outcome: JobOutcome) -> Result<JobFinished, QueueError> {
+        let Some(job) = self.journal.job(job_id)? else {
+            log::info!("chunk job {job_id} is not in the journal; its outcome is ignored");
+            return Ok(JobFinished::Unknown);
+        };
+        self.forget_job(&job)?;
+        let Some(file) = self.journal.file(job.file_id)?.filter(|f| f.state == FileState::Pending) else {
+            return Ok(JobFinished::Unknown);
+        };
+        let appended = match outcome {
+            JobOutcome::Response(response) => self.target.append_response(job.start, &response),
+            JobOutcome::Failed(reason) => Err(TargetError::Transient(reason)),
+        };
+        let retry_now = || JobFinished::Retrying { name: file.name.clone(), retry_in_ms: 0 };
+        match appended {
+            Ok(held) if held > job.start && held <= job.start + job.length => {
+                if self.journal.job_credentials()? != JobCredentials::Fresh {
+                    self.journal.set_job_credentials(JobCredentials::Fresh)?;
+                }
+                self.take_acknowledged(&file, held)
+            }
+            Ok(held) => self.job_failed(&file, &implausible(held, job.start, job.length)),
+            // Someone else's offset (a foreground run, an earlier job): the next plan asks HEAD.
+            Err(TargetError::OffsetMismatch { .. }) => Ok(retry_now()),
+            Err(TargetError::Unauthorized) => {
+                if self.journal.job_credentials()? == JobCredentials::Fresh && self.target.refresh_credentials() {
+                    self.journal.set_job_credentials(JobCredentials::Refreshed)?;
+                    return Ok(retry_now());
+                }
+                self.journal.set_job_credentials(JobCredentials::Refused)?;
+                self.emit(UploadEvent::Unauthorized);
+                Ok(JobFinished::Unauthorized)
+            }
+            Err(TargetError::Gone) => {
+                log::info!("upload of {} is gone at the target; it will be created anew", file.name);
+                self.journal.set_location(file.id, None, 0)?;
+                self.job_failed(&file, &TargetError::Gone)
+            }
+            Err(TargetError::Refused(error)) => {
+                self.refuse(&file, error.clone())?;
+                Ok(JobFinished::Refused { name: file.name.clone(), error })
+            }
+            Err(error) => self.job_failed(&file, &error),
+        }
+    }
+
+    /// Settles the jobs a previous launch handed out, given the ids of the
+    /// tasks the host still has (`live`): a job whose bytes the target
+    /// holds is acknowledged; a live one it does not hold yet stays in
+    /// flight; any other is forgotten and its chunk planned again. Body
+    /// files without a job are removed. Returns how many jobs stay in flight.
+    pub fn reconcile_chunk_jobs(&mut self, live: &[i64]) -> Result<usize, QueueError> {
+        let mut in_flight = 0;
+        for job in self.journal.jobs()? {
+            let file = self.journal.file(job.file_id)?.filter(|f| f.state == FileState::Pending);
+            let Some(file) = file else {
+                self.forget_job(&job)?;
+                continue;
+            };
+            match self.target.offset(&job.location) {
+                Ok(RemoteOffset::At(held)) if held > job.start && held <= file.size => {
+                    self.forget_job(&job)?;
+                    log::info!("chunk job {} of {} landed while we were away", job.id, file.name);
+                    self.take_acknowledged(&file, held)?;
+                }
+                Ok(RemoteOffset::Gone) => {
+                    self.forget_job(&job)?;
+                    self.journal.set_location(file.id, None, 0)?;
+                }
+                // Not landed (or the target cannot say): a task the host still runs may yet land it.
+                _ if live.contains(&job.id) => in_flight += 1,
+                _ => self.forget_job(&job)?,
+            }
+        }
+        self.remove_orphan_bodies()?;
+        Ok(in_flight)
+    }
+
+    /// Resumes `file` at the target and writes its next chunk to a body file.
+    fn stage_job(&mut self, file: &QueuedFile) -> Result<Result<ChunkJob, Attempt>, QueueError> {
+        let mut source = match open_as_queued(file)? {
+            Ok(source) => source,
+            Err(attempt) => return Ok(Err(attempt)),
+        };
+        let (location, offset) = match self.resume_point(file)? {
+            Ok(point) => point,
+            Err(error) => return Ok(Err(Attempt::Failed(error))),
+        };
+        if offset == file.size {
+            // The last job landed but its report never came.
+            return Ok(Err(verify_whole(file, &mut source)?));
+        }
+        let length = (file.size - offset).min(self.config.chunk_size as u64);
+        let request = match self.target.append_request(&location, offset, length) {
+            Ok(request) => request,
+            Err(error) => return Ok(Err(Attempt::Failed(error))),
+        };
+        let mut chunk = Vec::with_capacity(self.config.chunk_size);
+        if let Err(source) = read_chunk(&mut source, offset, length, &mut chunk) {
+            return match source.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Err(Attempt::Vanished)),
+                _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
+            };
+        }
+        let body_path = self.jobs_dir().join(format!("{}-{offset}.chunk", file.id));
+        write_body(&body_path, &chunk)?;
+        let id = self.journal.insert_job(file.id, &location, offset, length, &body_path, now_ms())?;
+        log::debug!("chunk job {id}: {} bytes of {} at {offset}", length, file.name);
+        Ok(Ok(ChunkJob { id, name: file.name.clone(), request, body_path, offset, length, size: file.size }))
+    }
+
+    /// Records that the target holds `held` bytes of `file`; completes it
+    /// when that is all of it and the bytes are the file that was queued.
+    fn take_acknowledged(&mut self, file: &QueuedFile, held: u64) -> Result<JobFinished, QueueError> {
+        self.journal.acknowledge(file.id, held)?;
+        self.emit(UploadEvent::Progress { name: file.name.clone(), acknowledged: held, size: file.size });
+        if held < file.size {
+            return Ok(JobFinished::Acknowledged { name: file.name.clone(), acknowledged: held, size: file.size });
+        }
+        let attempt = match open_as_queued(file)? {
+            Ok(mut source) => verify_whole(file, &mut source)?,
+            Err(attempt) => attempt,
+        };
+        let finished = match &attempt {
+            Attempt::Done => JobFinished::Completed { name: file.name.clone() },
+            Attempt::Changed(error) => JobFinished::Refused { name: file.name.clone(), error: error.clone() },
+            _ => JobFinished::Missing { name: file.name.clone() },
+        };
+        self.settle(file, attempt, &mut 0)?;
+        Ok(finished)
+    }
+
+    fn job_failed(&self, file: &QueuedFile, error: &TargetError) -> Result<JobFinished, QueueError> {
+        let retry_in_ms = self.schedule_retry(file, error)?;
+        Ok(JobFinished::Retrying { name: file.name.clone(), retry_in_ms })
+    }
+
+    fn forget_job(&self, job: &JobRow) -> Result<(), QueueError> {
+        self.journal.remove_job(job.id)?;
+        remove_if_present(&job.body_path)
+    }
+
+    /// `<journal>.jobs`: the body files of the jobs in flight.
+    fn jobs_dir(&self) -> PathBuf {
+        let mut name = self.journal.path.as_os_str().to_owned();
+        name.push(".jobs");
+        PathBuf::from(name)
+    }
+
+    fn remove_orphan_bodies(&self) -> Result<(), QueueError> {
+        let dir = self.jobs_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+        let bodies: Vec<PathBuf> = self.journal.jobs()?.into_iter().map(|j| j.body_path).collect();
+        for entry in entries.flatten() {
+            if !bodies.contains(&entry.path()) {
+                remove_if_present(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the whole file still hashes to what was queued.
+fn verify_whole(file: &QueuedFile, source: &mut File) -> Result<Attempt, QueueError> {
+    let mut digest = SentDigest::default();
+    match digest.catch_up(source, file.size) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Attempt::Vanished),
+        Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
+    }
+    Ok(match digest.finish_hex() {
+        Some(hex) if hex == file.sha256 => Attempt::Done,
+        _ => Attempt::Changed("its SHA-256 differs from the one queued".into()),
+    })
+}
+
+/// Written whole and synced before the job is recorded: a job in the
+/// journal always has its body on disk.
+fn write_body(path: &Path, chunk: &[u8]) -> Result<(), QueueError> {
+    let write_error = |source| QueueError::Write { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let mut body = File::create(path).map_err(write_error)?;
+    body.write_all(chunk).and_then(|()| body.sync_all()).map_err(|e| {
+        // A partial body (a full disk) is no use to anyone.
+        let _ = std::fs::remove_file(path);
+        write_error(e)
+    })
+}
+
+fn remove_if_present(path: &Path) -> Result<(), QueueError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(QueueError::Write { path: path.display().to_string(), source }),
+    }
+}
+
+#[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod tests;
