@@ -167,9 +167,10 @@ impl UploadQueue {
     /// creates its upload: blocking network calls) and writes the chunk to
     /// its own body file beside the journal. One job is in flight at a
     /// time (`BUSY` until it is reported). Needs a tus queue (`openTus`);
-    /// an inbox queue is `InvalidSettings`. Drive either jobs or
-    /// `runUntilEmpty` at a time; if both run, the server's offsets keep
-    /// them consistent at the cost of a re-sent chunk.
+    /// an inbox queue is `InvalidSettings`. A `runUntilEmpty` leaves a
+    /// file alone while a job of it is in flight. A 401 while planning
+    /// (after the provider's one refresh) pauses planning like a job's
+    /// second 401: `IDLE(UNAUTHORIZED)` until `retryNow`.
     pub fn plan_chunk_job(&self) -> Result<ChunkJobPlan, EgocapError> {
         guarded(|| Ok(self.job_runner().plan_chunk_job()?.into()))
     }
@@ -183,9 +184,11 @@ impl UploadQueue {
 
     /// Call at every launch, before planning, with the ids of the jobs
     /// whose tasks the background session still has (`getAllTasks`): a job
-    /// whose bytes the server holds is acknowledged (`HEAD`), a live one it
-    /// does not hold yet stays in flight, any other is forgotten and its
-    /// chunk planned again. Returns how many jobs stay in flight.
+    /// whose chunk the server holds whole is acknowledged (`HEAD`); a live
+    /// one stays in flight (even if part of it arrived: its task may still
+    /// be sending); any other is forgotten (what part of it arrived is
+    /// acknowledged) and its chunk planned again. Jobs this queue planned
+    /// since it opened always stay. Returns how many jobs stay in flight.
     pub fn reconcile_chunk_jobs(&self, live_job_ids: Vec<i64>) -> Result<u32, EgocapError> {
         guarded(|| Ok(count(self.job_runner().reconcile_chunk_jobs(&live_job_ids)?)))
     }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use egocap_core::upload::{
-    AuthError, AuthProvider, ChunkJob, FileState, HttpRequest, HttpResponse, JobFinished, JobOutcome, JobPlan,
-    RunOutcome, Timeouts, Transport, UploadQueue, UreqTransport,
+    AuthError, AuthProvider, Backoff, ChunkJob, FileState, HttpRequest, HttpResponse, JobFinished, JobOutcome, JobPlan,
+    QueueConfig, RunOutcome, StopSignal, Timeouts, Transport, UploadQueue, UreqTransport,
 };
 use egocap_e2e::fault_proxy::{FaultAction, FaultProxy};
 use egocap_e2e::tus_server::TusServer;
@@ -164,13 +164,16 @@ fn a_live_job_stays_in_flight_and_a_lost_one_is_planned_again_from_the_same_offs
     let setup = setup(1, 100_000);
     let mut queue = setup.launch();
     let job = submitted(queue.plan_chunk_job().unwrap());
+    // A task started since launch may not be in the host's list yet: kept.
+    assert_eq!(queue.reconcile_chunk_jobs(&[]).unwrap(), 1, "a job of this launch stays");
+    assert!(job.body_path.exists());
     drop(queue);
 
     let mut queue = setup.launch();
     assert_eq!(queue.reconcile_chunk_jobs(&[job.id]).unwrap(), 1, "the host still runs its task");
     assert_eq!(queue.plan_chunk_job().unwrap(), JobPlan::Busy { job_id: job.id });
     // A stray body file from a launch killed while writing one.
-    let stray = job.body_path.with_file_name("999-0.chunk");
+    let stray = job.body_path.with_file_name("999.chunk");
     std::fs::write(&stray, b"partial").unwrap();
     assert_eq!(queue.reconcile_chunk_jobs(&[]).unwrap(), 0, "the host lost it");
     assert!(!job.body_path.exists() && !stray.exists());
@@ -185,24 +188,103 @@ fn a_live_job_stays_in_flight_and_a_lost_one_is_planned_again_from_the_same_offs
 }
 
 #[test]
-fn failed_and_refused_jobs_are_retried_a_cut_resends_at_most_its_chunk() {
+fn a_chunk_that_partly_landed_stays_with_its_live_task_and_resumes_where_the_server_stands_once_lost() {
     let setup = setup(1, 300_000);
     let mut queue = setup.launch();
-    let job = submitted(queue.plan_chunk_job().unwrap());
-    let retrying = queue.finish_chunk_job(job.id, JobOutcome::Failed("the connection was lost".into())).unwrap();
-    assert!(matches!(retrying, JobFinished::Retrying { retry_in_ms, .. } if retry_in_ms > 0), "{retrying:?}");
-    assert!(matches!(queue.plan_chunk_job().unwrap(), JobPlan::Wait { .. } | JobPlan::Submit(_)));
-    queue.retry_now().unwrap();
-    let _ = queue.reconcile_chunk_jobs(&[]).unwrap();
+    let mut job = submitted(queue.plan_chunk_job().unwrap());
+    while !job.name.ends_with(".mp4.age") {
+        let outcome = send_job(&job);
+        queue.finish_chunk_job(job.id, outcome).unwrap();
+        job = submitted(queue.plan_chunk_job().unwrap());
+    }
+    setup.proxy.push_fault("PATCH", FaultAction::CutAfterBodyBytes(40_000));
+    assert!(matches!(send_job(&job), JobOutcome::Failed(_)), "the link broke mid-body");
+    drop(queue);
 
-    setup.proxy.push_fault("PATCH", FaultAction::Respond(503));
-    setup.proxy.push_fault("PATCH", FaultAction::CutAfterBodyBytes(20_000));
+    let mut queue = setup.launch();
+    assert_eq!(queue.reconcile_chunk_jobs(&[job.id]).unwrap(), 1, "part of a live task's chunk is not its end");
+    assert_eq!(queue.reconcile_chunk_jobs(&[]).unwrap(), 0);
+    let held = setup.server.uploads().unwrap().into_iter().find(|u| u.metadata.get("filename") == Some(&job.name));
+    let medium = queue.status().unwrap().into_iter().find(|f| f.name == job.name).unwrap();
+    println!("the server kept {} bytes of the cut chunk", medium.acknowledged);
+    assert!(held.is_some() && medium.acknowledged < job.length, "the chunk did not land whole");
+    let next = submitted(queue.plan_chunk_job().unwrap());
+    assert_eq!(next.offset, medium.acknowledged, "the next job starts where the server stands");
+    let outcome = send_job(&next);
+    queue.finish_chunk_job(next.id, outcome).unwrap();
     assert_eq!(drive(&mut queue).0, RunOutcome::Empty);
-    assert_eq!(setup.proxy.pending_faults(), 0);
     setup.assert_complete(&queue);
     let resent = setup.resent_bytes();
     println!("chunk jobs, one PATCH cut mid-body (chunk {CHUNK}): {resent} bytes re-sent");
     assert!(resent <= CHUNK as u64, "{resent} bytes re-sent after one cut");
+}
+
+#[test]
+fn failures_back_off_refusals_wait_for_retry_now_and_a_lost_upload_is_created_anew() {
+    let setup = setup(1, 300_000);
+    let config = QueueConfig { backoff: Backoff { first_ms: 60_000, cap_ms: 60_000 }, ..test_config(CHUNK) };
+    let auth = Some(setup.auth.clone() as Arc<dyn AuthProvider>);
+    let mut queue = tus_queue(setup.dir.path(), &setup.proxy.endpoint(), auth, config).unwrap();
+    queue.enqueue_sessions(&setup.recordings.root).unwrap();
+    let response = |status| JobOutcome::Response(HttpResponse { status, headers: vec![] });
+
+    let job = submitted(queue.plan_chunk_job().unwrap());
+    let failed = queue.finish_chunk_job(job.id, JobOutcome::Failed("the connection was lost".into())).unwrap();
+    assert!(matches!(failed, JobFinished::Retrying { retry_in_ms, .. } if retry_in_ms >= 30_000), "{failed:?}");
+    assert!(matches!(queue.plan_chunk_job().unwrap(), JobPlan::Wait { retry_in_ms } if retry_in_ms > 1_000));
+    queue.retry_now().unwrap();
+
+    // Someone else's offset (409) is a failure with a backoff, not a tight loop.
+    let job = submitted(queue.plan_chunk_job().unwrap());
+    let conflict = queue.finish_chunk_job(job.id, response(409)).unwrap();
+    assert!(matches!(conflict, JobFinished::Retrying { retry_in_ms, .. } if retry_in_ms > 0), "{conflict:?}");
+    queue.retry_now().unwrap();
+
+    // The upload expired: created anew at the next plan.
+    let job = submitted(queue.plan_chunk_job().unwrap());
+    assert!(matches!(queue.finish_chunk_job(job.id, response(404)).unwrap(), JobFinished::Retrying { .. }));
+    let file = queue.status().unwrap().into_iter().find(|f| f.name == job.name).unwrap();
+    assert_eq!(file.location, None);
+    queue.retry_now().unwrap();
+    let anew = submitted(queue.plan_chunk_job().unwrap());
+    assert_ne!(anew.request.url, job.request.url);
+
+    // A 4xx is a refusal: the file stays, waits for retry now.
+    let refused = queue.finish_chunk_job(anew.id, response(403)).unwrap();
+    assert!(matches!(refused, JobFinished::Refused { .. }), "{refused:?}");
+    let file = queue.status().unwrap().into_iter().find(|f| f.name == anew.name).unwrap();
+    assert_eq!(file.state, FileState::Refused);
+    queue.retry_now().unwrap();
+
+    setup.proxy.push_fault("PATCH", FaultAction::Respond(503));
+    let job = submitted(queue.plan_chunk_job().unwrap());
+    let outcome = send_job(&job);
+    assert!(matches!(queue.finish_chunk_job(job.id, outcome).unwrap(), JobFinished::Retrying { .. }));
+    queue.retry_now().unwrap();
+    assert_eq!(drive(&mut queue).0, RunOutcome::Empty);
+    setup.assert_complete(&queue);
+}
+
+#[test]
+fn a_foreground_run_leaves_a_file_with_a_job_in_flight_to_its_task() {
+    let setup = setup(1, 100_000);
+    let mut queue = setup.launch();
+    let mut job = submitted(queue.plan_chunk_job().unwrap());
+    while !job.name.ends_with(".mp4.age") {
+        let outcome = send_job(&job);
+        queue.finish_chunk_job(job.id, outcome).unwrap();
+        job = submitted(queue.plan_chunk_job().unwrap());
+    }
+    let before = setup.proxy.patch_body_bytes_forwarded();
+    // The run sends what is left but the medium (the session's end), and waits for the medium's task.
+    assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::WaitingForRecords);
+    let end_record = std::fs::metadata(setup.recordings.root.join(SESSION).join("session-end.json")).unwrap().len();
+    assert_eq!(setup.proxy.patch_body_bytes_forwarded() - before, end_record, "the run sent nothing of the medium");
+    let outcome = send_job(&job);
+    assert!(matches!(queue.finish_chunk_job(job.id, outcome).unwrap(), JobFinished::Acknowledged { .. }));
+    assert_eq!(queue.run_until_empty(&StopSignal::new()).unwrap(), RunOutcome::Empty);
+    setup.assert_complete(&queue);
+    assert_eq!(setup.resent_bytes(), 0);
 }
 
 #[test]
@@ -231,6 +313,21 @@ fn a_401_refreshes_once_then_jobs_pause_until_retry_now() {
     );
     assert!(queue.status().unwrap().iter().all(|f| f.state == FileState::Pending), "nothing was given up");
 
+    queue.retry_now().unwrap();
+    assert_eq!(drive(&mut queue).0, RunOutcome::Empty);
+    setup.assert_complete(&queue);
+}
+
+#[test]
+fn a_401_while_planning_pauses_planning_without_more_requests() {
+    let setup = setup(0, 0);
+    setup.proxy.require_bearer(Some("never".into()));
+    let mut queue = setup.launch();
+    assert_eq!(queue.plan_chunk_job().unwrap(), JobPlan::Idle(RunOutcome::Unauthorized));
+    let requests = setup.proxy.log().len();
+    assert_eq!(queue.plan_chunk_job().unwrap(), JobPlan::Idle(RunOutcome::Unauthorized));
+    assert_eq!(setup.proxy.log().len(), requests, "paused: no request, no refresh");
+    setup.proxy.require_bearer(None);
     queue.retry_now().unwrap();
     assert_eq!(drive(&mut queue).0, RunOutcome::Empty);
     setup.assert_complete(&queue);

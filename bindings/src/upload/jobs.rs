@@ -14,7 +14,7 @@ use super::host::{HttpHeader, HttpResponse};
 /// and the whole of `body_path` as the body.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ChunkJob {
-    /// Report it back with `finishChunkJob`; never reused.
+    /// Report it back with `finishChunkJob`; random, never reused.
     pub id: i64,
     /// The file's name at the server: `<session>/<file>`.
     pub name: String,
@@ -28,6 +28,11 @@ pub struct ChunkJob {
     pub length: u64,
     /// The whole file's length.
     pub size: u64,
+    /// Whether the task may use a metered network (`allowsExpensiveNetworkAccess`):
+    /// media only when the config allows metered uploads, records always.
+    pub allows_metered: bool,
+    /// Whether the task should wait for charging (`requiresCharging`-style scheduling).
+    pub requires_charging: bool,
 }
 
 /// What to do next, from `planChunkJob`.
@@ -86,6 +91,8 @@ impl From<core::ChunkJob> for ChunkJob {
             offset: job.offset,
             length: job.length,
             size: job.size,
+            allows_metered: job.allows_metered,
+            requires_charging: job.requires_charging,
         }
     }
 }

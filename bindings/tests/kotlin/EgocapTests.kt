@@ -34,6 +34,7 @@ fun main() {
     sealingTests(run)
     blurTests(run)
     uploadTests(run)
+    uploadJobTests(run)
 
     exitProcess(run.finish())
 }

@@ -19,7 +19,8 @@
 // EGOCAP_TEST_FACES_DIR (the directory of astronaut.png).
 //
 // The tests mirror bindings/tests/kotlin/EgocapTests.kt, Sealing.kt and
-// Blur.kt (not its fault-injection tests: a Mac build has no such exports).
+// Blur.kt (not its fault-injection tests: a Mac build has no such exports),
+// and the chunk jobs of UploadJobs.kt.
 
 import CoreGraphics
 import CryptoKit
@@ -527,5 +528,130 @@ final class EgocapTests: XCTestCase {
         XCTAssertEqual(events.segments.map { $0.0 }, summary.segments)
         let report = try verifyDataset(dir: session.segmentDir(), identities: [owner.identity.secretKey], ownerKeyHex: owner.keyHex)
         XCTAssertTrue(report.allVerified)
+    }
+}
+
+/// A tus 1.0 server (core + creation) in memory. The tests hand it each
+/// chunk job's request with its body file, as a background `URLSession`
+/// would send them (a real background session needs an app bundle).
+final class InMemoryTus: HttpTransport, @unchecked Sendable {
+    struct Upload {
+        let length: Int
+        let name: String
+        var bytes = Data()
+    }
+
+    var uploads: [String: Upload] = [:]
+    var patchOffsets: [String: [Int]] = [:]
+
+    func send(request: HttpRequest) throws -> HttpResponse {
+        let header = { (name: String) in request.headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value }
+        guard header("Tus-Resumable") == "1.0.0" else { return respond(412) }
+        switch request.method {
+        case "POST":
+            // tus 1.0 §5.1.3: comma-separated "key base64(value)" pairs.
+            var name = ""
+            for pair in (header("Upload-Metadata") ?? "").split(separator: ",") {
+                let parts = pair.split(separator: " ")
+                if parts.count == 2, parts[0] == "filename", let value = Data(base64Encoded: String(parts[1])) {
+                    name = String(decoding: value, as: UTF8.self)
+                }
+            }
+            let id = "\(uploads.count + 1)"
+            uploads["https://tus.example/files/\(id)"] = Upload(length: Int(header("Upload-Length") ?? "") ?? 0, name: name)
+            return respond(201, ["Location": "/files/\(id)"])
+        case "HEAD":
+            guard let upload = uploads[request.url] else { return respond(404) }
+            return respond(200, ["Upload-Offset": "\(upload.bytes.count)", "Upload-Length": "\(upload.length)"])
+        case "PATCH":
+            guard var upload = uploads[request.url] else { return respond(404) }
+            guard Int(header("Upload-Offset") ?? "") == upload.bytes.count else { return respond(409) }
+            patchOffsets[upload.name, default: []].append(upload.bytes.count)
+            upload.bytes.append(request.body)
+            uploads[request.url] = upload
+            return respond(204, ["Upload-Offset": "\(upload.bytes.count)"])
+        default:
+            return respond(405)
+        }
+    }
+
+    func files() -> [String: Data] {
+        Dictionary(uniqueKeysWithValues: uploads.values.map { ($0.name, $0.bytes) })
+    }
+
+    private func respond(_ status: UInt16, _ headers: [String: String] = [:]) -> HttpResponse {
+        HttpResponse(status: status, headers: headers.map { HttpHeader(name: $0.key, value: $0.value) } + [HttpHeader(name: "Tus-Resumable", value: "1.0.0")])
+    }
+}
+
+extension EgocapTests {
+    /// A sealed session's files (random bytes: the queue sends files, it does not open them).
+    func fakeSealedSession(root: String) throws -> [String: Data] {
+        let id = String(repeating: "c0", count: 16)
+        let dir = (root as NSString).appendingPathComponent(id)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var files: [String: Data] = [:]
+        for (name, size) in [("device.json", 300), ("consent.json", 400), ("seg-000000.record.json", 500), ("seg-000000.mp4.age", 4_500)] {
+            let bytes = Data((0..<size).map { _ in UInt8.random(in: 0...255) })
+            try bytes.write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(name)))
+            files["\(id)/\(name)"] = bytes
+        }
+        return files
+    }
+
+    /// Sends a job's request with its body file, as the background session would.
+    func send(_ job: ChunkJob, to server: InMemoryTus) throws -> ChunkJobOutcome {
+        let body = try Data(contentsOf: URL(fileURLWithPath: job.bodyPath))
+        XCTAssertEqual(UInt64(body.count), job.length)
+        let request = HttpRequest(method: job.method, url: job.url, headers: job.headers, body: body)
+        return .response(response: try server.send(request: request))
+    }
+
+    func testChunkJobsSendEverySessionFileAndSurviveARelaunch() throws {
+        let recordings = try tempDir()
+        let expected = try fakeSealedSession(root: recordings)
+        let server = InMemoryTus()
+        let journal = (try tempDir() as NSString).appendingPathComponent("upload-journal.db")
+        func open() throws -> UploadQueue {
+            let queue = try UploadQueue.openTus(
+                journalPath: journal, endpoint: "https://tus.example/files/",
+                config: UploadQueueConfig(chunkSize: 1000), transport: server, auth: nil)
+            queue.setNetwork(network: NetworkState(kind: .unmetered, charging: false))
+            _ = try queue.enqueueSessions(root: recordings)
+            return queue
+        }
+        var queue = try open()
+        // The first job's task ends while the app is dead.
+        guard case let .submit(first) = try queue.planChunkJob() else { return XCTFail("no job") }
+        let lateReport = try send(first, to: server)
+        queue = try open()
+        XCTAssertEqual(try queue.planChunkJob(), .busy(jobId: first.id))
+        XCTAssertEqual(try queue.reconcileChunkJobs(liveJobIds: []), 0)
+        XCTAssertEqual(try queue.finishChunkJob(jobId: first.id, outcome: lateReport), .unknown)
+        while true {
+            switch try queue.planChunkJob() {
+            case let .submit(job):
+                let finished = try queue.finishChunkJob(jobId: job.id, outcome: try send(job, to: server))
+                XCTAssertFalse(FileManager.default.fileExists(atPath: job.bodyPath))
+                if case .retrying = finished { XCTFail("\(finished)") }
+            case let .idle(outcome):
+                XCTAssertEqual(outcome, .empty)
+                XCTAssertEqual(server.files(), expected)
+                XCTAssertEqual(server.patchOffsets.values.flatMap { $0 }.count, 8, "no chunk sent twice")
+                XCTAssertTrue(try queue.status().allSatisfy { $0.state == .complete })
+                return
+            case let other:
+                return XCTFail("unexpected plan \(other)")
+            }
+        }
+    }
+
+    func testChunkJobsFromAnInboxQueueAreATypedError() throws {
+        let queue = try UploadQueue.openInbox(
+            journalPath: (try tempDir() as NSString).appendingPathComponent("j.db"), inboxDir: try tempDir(),
+            config: UploadQueueConfig())
+        XCTAssertThrowsError(try queue.planChunkJob()) { error in
+            guard case EgocapError.InvalidSettings = error else { return XCTFail("\(error)") }
+        }
     }
 }

@@ -12,12 +12,13 @@
 //! that cite them; an interruption re-sends at most that one chunk.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::digest::{read_chunk, SentDigest};
 use super::journal::{FileState, QueuedFile};
 use super::journal_jobs::{JobCredentials, JobRow};
+use super::lane::Lane;
+use super::purge::write_durably;
 use super::queue::{implausible, now_ms, open_as_queued, Attempt, QueueError, RunOutcome, UploadEvent, UploadQueue};
 use super::target::{JobRequest, RemoteOffset, TargetError};
 use super::transport::HttpResponse;
@@ -37,6 +38,11 @@ pub struct ChunkJob {
     pub length: u64,
     /// The whole file's length.
     pub size: u64,
+    /// Whether the task may run on a metered network (cellular): the
+    /// policy holds for the whole time a task may wait in the system.
+    pub allows_metered: bool,
+    /// Whether the task must wait for the device to charge.
+    pub requires_charging: bool,
 }
 
 /// What the host should do next.
@@ -110,6 +116,10 @@ impl UploadQueue {
                 Ok(job) => return Ok(JobPlan::Submit(job)),
                 Err(attempt) => {
                     if let Some(outcome) = self.settle(&file, attempt, &mut recreated)? {
+                        if outcome == RunOutcome::Unauthorized {
+                            // Refused after the target's own refresh: pause like a job's second 401.
+                            self.journal.set_job_credentials(JobCredentials::Refused)?;
+                        }
                         return Ok(JobPlan::Idle(outcome));
                     }
                 }
@@ -126,7 +136,8 @@ impl UploadQueue {
             return Ok(JobFinished::Unknown);
         };
         self.forget_job(&job)?;
-        let Some(file) = self.journal.file(job.file_id)?.filter(|f| f.state == FileState::Pending) else {
+        // A file since completed, purged or re-created elsewhere: the outcome is about nothing we hold.
+        let Some(file) = self.journal.file(job.file_id)?.filter(|f| is_current(f, &job)) else {
             return Ok(JobFinished::Unknown);
         };
         let appended = match outcome {
@@ -142,8 +153,9 @@ impl UploadQueue {
                 self.take_acknowledged(&file, held)
             }
             Ok(held) => self.job_failed(&file, &implausible(held, job.start, job.length)),
-            // Someone else's offset (a foreground run, an earlier job): the next plan asks HEAD.
-            Err(TargetError::OffsetMismatch { .. }) => Ok(retry_now()),
+            // Someone else's offset: the next plan asks HEAD, after a backoff
+            // so a target that keeps answering 409 is not hammered.
+            Err(error @ TargetError::OffsetMismatch { .. }) => self.job_failed(&file, &error),
             Err(TargetError::Unauthorized) => {
                 if self.journal.job_credentials()? == JobCredentials::Fresh && self.target.refresh_credentials() {
                     self.journal.set_job_credentials(JobCredentials::Refreshed)?;
@@ -174,28 +186,44 @@ impl UploadQueue {
     pub fn reconcile_chunk_jobs(&mut self, live: &[i64]) -> Result<usize, QueueError> {
         let mut in_flight = 0;
         for job in self.journal.jobs()? {
-            let file = self.journal.file(job.file_id)?.filter(|f| f.state == FileState::Pending);
-            let Some(file) = file else {
+            // Planned by this queue since it opened: its task may not be in the host's list yet.
+            if self.jobs_planned_here.contains(&job.id) {
+                in_flight += 1;
+                continue;
+            }
+            let Some(file) = self.journal.file(job.file_id)?.filter(|f| is_current(f, &job)) else {
                 self.forget_job(&job)?;
                 continue;
             };
+            let is_live = live.contains(&job.id);
+            let end = job.start + job.length;
             match self.target.offset(&job.location) {
-                Ok(RemoteOffset::At(held)) if held > job.start && held <= file.size => {
+                // A live task may still be sending: only all of its chunk is its end.
+                Ok(RemoteOffset::At(held)) if held > job.start && held <= end && (held == end || !is_live) => {
                     self.forget_job(&job)?;
-                    log::info!("chunk job {} of {} landed while we were away", job.id, file.name);
+                    log::info!("chunk job {} of {} landed ({held} bytes held)", job.id, file.name);
                     self.take_acknowledged(&file, held)?;
                 }
                 Ok(RemoteOffset::Gone) => {
                     self.forget_job(&job)?;
                     self.journal.set_location(file.id, None, 0)?;
                 }
-                // Not landed (or the target cannot say): a task the host still runs may yet land it.
-                _ if live.contains(&job.id) => in_flight += 1,
+                // Not landed, or the target cannot say now: a live task may yet land it.
+                _ if is_live => in_flight += 1,
                 _ => self.forget_job(&job)?,
             }
         }
         self.remove_orphan_bodies()?;
         Ok(in_flight)
+    }
+
+    /// Forgets the job of `file_id`, if any, and its body (a purge).
+    pub(super) fn forget_jobs_of(&mut self, file_id: i64) -> Result<(), QueueError> {
+        if let Some(job) = self.journal.job_of_file(file_id)? {
+            self.jobs_planned_here.remove(&job.id);
+            self.forget_job(&job)?;
+        }
+        Ok(())
     }
 
     /// Resumes `file` at the target and writes its next chunk to a body file.
@@ -224,11 +252,27 @@ impl UploadQueue {
                 _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
             };
         }
-        let body_path = self.jobs_dir().join(format!("{}-{offset}.chunk", file.id));
-        write_body(&body_path, &chunk)?;
-        let id = self.journal.insert_job(file.id, &location, offset, length, &body_path, now_ms())?;
-        log::debug!("chunk job {id}: {} bytes of {} at {offset}", length, file.name);
-        Ok(Ok(ChunkJob { id, name: file.name.clone(), request, body_path, offset, length, size: file.size }))
+        // The row goes in only once its body is durable: a job in the
+        // journal always has one. A body without a row is swept on reconcile.
+        let id = new_job_id()?;
+        let body_name = format!("{id}.chunk");
+        let body_path = write_durably(&self.jobs_dir(), &body_name, &chunk)?;
+        let row = JobRow { id, file_id: file.id, location, start: offset, length, body_name };
+        self.journal.insert_job(&row, now_ms())?;
+        self.jobs_planned_here.insert(id);
+        log::debug!("chunk job {id}: {length} bytes of {} at {offset}", file.name);
+        let media_rules = matches!(file.lane, Lane::Media | Lane::SessionEnd);
+        Ok(Ok(ChunkJob {
+            id,
+            name: file.name.clone(),
+            request,
+            body_path,
+            offset,
+            length,
+            size: file.size,
+            allows_metered: !media_rules || self.config.policy.allow_metered,
+            requires_charging: media_rules && self.config.policy.require_charging,
+        }))
     }
 
     /// Records that the target holds `held` bytes of `file`; completes it
@@ -259,7 +303,7 @@ impl UploadQueue {
 
     fn forget_job(&self, job: &JobRow) -> Result<(), QueueError> {
         self.journal.remove_job(job.id)?;
-        remove_if_present(&job.body_path)
+        remove_if_present(&self.jobs_dir().join(&job.body_name))
     }
 
     /// `<journal>.jobs`: the body files of the jobs in flight.
@@ -272,9 +316,9 @@ impl UploadQueue {
     fn remove_orphan_bodies(&self) -> Result<(), QueueError> {
         let dir = self.jobs_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
-        let bodies: Vec<PathBuf> = self.journal.jobs()?.into_iter().map(|j| j.body_path).collect();
+        let bodies: Vec<String> = self.journal.jobs()?.into_iter().map(|j| j.body_name).collect();
         for entry in entries.flatten() {
-            if !bodies.contains(&entry.path()) {
+            if !entry.file_name().to_str().is_some_and(|name| bodies.iter().any(|b| b == name)) {
                 remove_if_present(&entry.path())?;
             }
         }
@@ -296,19 +340,18 @@ fn verify_whole(file: &QueuedFile, source: &mut File) -> Result<Attempt, QueueEr
     })
 }
 
-/// Written whole and synced before the job is recorded: a job in the
-/// journal always has its body on disk.
-fn write_body(path: &Path, chunk: &[u8]) -> Result<(), QueueError> {
-    let write_error = |source| QueueError::Write { path: path.display().to_string(), source };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(write_error)?;
-    }
-    let mut body = File::create(path).map_err(write_error)?;
-    body.write_all(chunk).and_then(|()| body.sync_all()).map_err(|e| {
-        // A partial body (a full disk) is no use to anyone.
-        let _ = std::fs::remove_file(path);
-        write_error(e)
-    })
+/// Whether `file` is still the upload `job` was planned for: pending, at the same location.
+fn is_current(file: &QueuedFile, job: &JobRow) -> bool {
+    file.state == FileState::Pending && file.location.as_deref() == Some(job.location.as_str())
+}
+
+/// Random, so an id is not reused even by a fresh journal (one set aside
+/// as corrupt): a late report of an old job cannot be taken for a new one.
+fn new_job_id() -> Result<i64, QueueError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| QueueError::InvalidConfig(format!("no randomness for a job id: {e}")))?;
+    // 62 bits, positive: any host language holds it as a signed 64-bit integer.
+    Ok(i64::from_le_bytes(bytes) & (i64::MAX >> 1) | 1)
 }
 
 fn remove_if_present(path: &Path) -> Result<(), QueueError> {

@@ -165,15 +165,13 @@ impl UploadJournal {
                  last_error TEXT,
                  completed_ms INTEGER
              );
-             -- AUTOINCREMENT: a job id is never reused, so a late report of
-             -- an old job cannot be taken for a new one.
              CREATE TABLE IF NOT EXISTS jobs (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id INTEGER PRIMARY KEY,
                  file_id INTEGER NOT NULL UNIQUE,
                  location TEXT NOT NULL,
                  start INTEGER NOT NULL,
                  length INTEGER NOT NULL,
-                 body_path TEXT NOT NULL,
+                 body_name TEXT NOT NULL,
                  created_ms INTEGER NOT NULL
              );
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);",

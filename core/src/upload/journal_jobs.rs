@@ -4,8 +4,6 @@
 //! file at a time; a row lives from the hand-out until its outcome is
 //! applied or reconciliation finds it done or lost.
 
-use std::path::PathBuf;
-
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::journal::{classify, to_i64, to_u64, JournalError, UploadJournal};
@@ -19,8 +17,9 @@ pub struct JobRow {
     /// The upload offset the chunk starts at.
     pub start: u64,
     pub length: u64,
-    /// The file holding exactly the chunk's bytes, which the host sends as the body.
-    pub body_path: PathBuf,
+    /// The body file's name in the queue's jobs directory (not a path: an
+    /// iOS app's container moves between launches).
+    pub body_name: String,
 }
 
 /// Where the credentials stand for chunk jobs, whose 401s arrive one
@@ -35,40 +34,43 @@ pub enum JobCredentials {
 }
 
 const CREDENTIALS_KEY: &str = "job_credentials";
+const COLUMNS: &str = "id, file_id, location, start, length, body_name";
 
 impl UploadJournal {
-    /// Records a job handed out for `file_id`; fails if that file has one in flight.
-    pub fn insert_job(
-        &self,
-        file_id: i64,
-        location: &str,
-        start: u64,
-        length: u64,
-        body_path: &std::path::Path,
-        now_ms: u64,
-    ) -> Result<i64, JournalError> {
-        self.connection
-            .execute(
-                "INSERT INTO jobs (file_id, location, start, length, body_path, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![file_id, location, to_i64(start), to_i64(length), body_path.to_string_lossy(), to_i64(now_ms)],
-            )
-            .map_err(|e| classify(&self.path, e))?;
-        Ok(self.connection.last_insert_rowid())
+    /// Records job `job.id`; fails if the id is taken or the file has a job in flight.
+    pub fn insert_job(&self, job: &JobRow, now_ms: u64) -> Result<(), JournalError> {
+        self.update(
+            "INSERT INTO jobs (id, file_id, location, start, length, body_name, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                job.id,
+                job.file_id,
+                job.location,
+                to_i64(job.start),
+                to_i64(job.length),
+                job.body_name,
+                to_i64(now_ms)
+            ],
+        )
     }
 
     pub fn jobs(&self) -> Result<Vec<JobRow>, JournalError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT id, file_id, location, start, length, body_path FROM jobs ORDER BY id")
-            .map_err(|e| classify(&self.path, e))?;
+        let sql = format!("SELECT {COLUMNS} FROM jobs ORDER BY created_ms, id");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(|e| classify(&self.path, e))?;
         let rows = statement.query_map([], read_job).map_err(|e| classify(&self.path, e))?;
         rows.collect::<Result<_, _>>().map_err(|e| classify(&self.path, e))
     }
 
     pub fn job(&self, id: i64) -> Result<Option<JobRow>, JournalError> {
         self.connection
-            .query_row("SELECT id, file_id, location, start, length, body_path FROM jobs WHERE id = ?1", [id], read_job)
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], read_job)
+            .optional()
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    pub fn job_of_file(&self, file_id: i64) -> Result<Option<JobRow>, JournalError> {
+        self.connection
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE file_id = ?1"), [file_id], read_job)
             .optional()
             .map_err(|e| classify(&self.path, e))
     }
@@ -101,14 +103,13 @@ impl UploadJournal {
 }
 
 fn read_job(row: &Row<'_>) -> rusqlite::Result<JobRow> {
-    let body_path: String = row.get(5)?;
     Ok(JobRow {
         id: row.get(0)?,
         file_id: row.get(1)?,
         location: row.get(2)?,
         start: to_u64(row.get(3)?),
         length: to_u64(row.get(4)?),
-        body_path: PathBuf::from(body_path),
+        body_name: row.get(5)?,
     })
 }
 
@@ -116,25 +117,27 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<JobRow> {
 mod tests {
     use super::*;
 
+    fn job(id: i64, file_id: i64, start: u64) -> JobRow {
+        JobRow { id, file_id, location: "http://x/files/1".into(), start, length: 50, body_name: format!("{id}.chunk") }
+    }
+
     #[test]
     fn jobs_and_the_credentials_state_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.db");
-        let id = {
+        {
             let journal = UploadJournal::open(&path).unwrap();
-            let id = journal.insert_job(7, "http://x/files/1", 100, 50, &dir.path().join("j1"), 1).unwrap();
-            assert!(journal.insert_job(7, "http://x/files/1", 150, 50, &dir.path().join("j2"), 2).is_err());
+            journal.insert_job(&job(41, 7, 100), 1).unwrap();
+            assert!(journal.insert_job(&job(42, 7, 150), 2).is_err(), "one job per file");
+            assert!(journal.insert_job(&job(41, 8, 0), 2).is_err(), "one job per id");
             journal.set_job_credentials(JobCredentials::Refused).unwrap();
-            id
-        };
+        }
         let journal = UploadJournal::open(&path).unwrap();
-        let job = journal.job(id).unwrap().unwrap();
-        assert_eq!((job.file_id, job.start, job.length), (7, 100, 50));
-        assert_eq!(journal.jobs().unwrap(), [job]);
+        assert_eq!(journal.job(41).unwrap(), Some(job(41, 7, 100)));
+        assert_eq!(journal.job_of_file(7).unwrap(), Some(job(41, 7, 100)));
+        assert_eq!(journal.jobs().unwrap(), [job(41, 7, 100)]);
         assert_eq!(journal.job_credentials().unwrap(), JobCredentials::Refused);
-        journal.remove_job(id).unwrap();
-        assert!(journal.job(id).unwrap().is_none());
-        let next = journal.insert_job(7, "http://x/files/1", 150, 50, &dir.path().join("j2"), 3).unwrap();
-        assert_ne!(next, id, "a job id is never reused: a late report must not hit a new job");
+        journal.remove_job(41).unwrap();
+        assert!(journal.job(41).unwrap().is_none());
     }
 }

@@ -73,8 +73,8 @@ impl UploadQueue {
         let records = root.join(RECORDS_DIR);
         let withdrawal_name = format!("withdrawal-{consent_id}.json");
         let purge_name = format!("purge-{consent_id}-{}.json", now_ms());
-        let withdrawal_path = write_record(&records, &withdrawal_name, withdrawal.canonical_bytes())?;
-        let record_path = write_record(&records, &purge_name, record.canonical_bytes())?;
+        let withdrawal_path = write_durably(&records, &withdrawal_name, withdrawal.canonical_bytes())?;
+        let record_path = write_durably(&records, &purge_name, record.canonical_bytes())?;
         self.enqueue_file(&withdrawal_path, &format!("{RECORDS_DIR}/{withdrawal_name}"))?;
         self.enqueue_file(&record_path, &format!("{RECORDS_DIR}/{purge_name}"))?;
         log::info!("purged {} unsent file(s) of withdrawn consent {consent_id}", purged.len());
@@ -84,6 +84,9 @@ impl UploadQueue {
     /// Removes one unsent file; false when it turns out the target holds
     /// all of it already (a finished upload is never terminated).
     fn purge_file(&mut self, file: &QueuedFile) -> Result<bool, QueueError> {
+        // A chunk job's body is a copy of the file: it goes first. A task
+        // still sending it meets the abandoned upload (404); its late report is `Unknown`.
+        self.forget_jobs_of(file.id)?;
         if let Some(location) = &file.location {
             if self.target.offset(location) == Ok(RemoteOffset::At(file.size)) {
                 self.journal.complete(file.id, now_ms())?;
@@ -105,8 +108,8 @@ impl UploadQueue {
     }
 }
 
-/// Writes a record under `dir` whole or not at all.
-fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, QueueError> {
+/// Writes `name` under `dir` whole or not at all (also the chunk jobs' bodies).
+pub(super) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, QueueError> {
     DurableDir::open(dir).and_then(|records| records.write_file(name, bytes)).map_err(|error| match error {
         SinkError::CreateDir { path, source } | SinkError::Write { path, source } => {
             QueueError::Write { path: path.display().to_string(), source }

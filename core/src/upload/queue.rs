@@ -125,6 +125,8 @@ pub struct UploadQueue {
     pub(super) config: QueueConfig,
     network: Arc<Mutex<NetworkState>>,
     listener: Option<Arc<dyn UploadListener>>,
+    /// Chunk jobs this queue handed out since it opened (see `jobs`).
+    pub(super) jobs_planned_here: HashSet<i64>,
 }
 
 /// How one file's attempt ended.
@@ -152,6 +154,7 @@ impl UploadQueue {
             config,
             network: Arc::new(Mutex::new(NetworkState::WIRED)),
             listener: None,
+            jobs_planned_here: HashSet::new(),
         };
         queue.mark_missing()?;
         Ok(queue)
@@ -253,7 +256,8 @@ impl UploadQueue {
             return Ok(Err(RunOutcome::WaitingForNetwork));
         }
         for file in allowed {
-            if self.record_is_sent(&file)? {
+            // A file a host task is sending (a chunk job) is the host's until it reports.
+            if self.record_is_sent(&file)? && self.journal.job_of_file(file.id)?.is_none() {
                 return Ok(Ok(file));
             }
         }
