@@ -66,8 +66,8 @@ pub use push_cost::PushCost;
 pub use sealing::SealingConfig;
 pub use session::RecordingSession;
 pub use upload::{
-    set_aside_upload_journal, AuthProvider, ChunkJob, ChunkJobFinished, ChunkJobOutcome, ChunkJobPlan, HttpHeader,
-    HttpRequest, HttpResponse, HttpTransport, QueuedUpload, TransportFailure, UploadListener, UploadQueue,
-    UploadQueueConfig, UploadState,
+    set_aside_upload_journal, AuthProvider, ChunkJob, ChunkJobOutcome, ChunkJobPlan, HttpHeader, HttpRequest,
+    HttpResponse, HttpTransport, QueuedUpload, TransportFailure, UploadListener, UploadQueue, UploadQueueConfig,
+    UploadState,
 };
 pub use verify::{verify_dataset, SegmentFailure, SegmentFailureKind, SegmentVerdict, VerificationReport};

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use egocap_core::upload::{
-    self as core, InboxTarget, NetworkState, RunOutcome, StopSignal, TusTarget, UploadJournal, UploadTarget,
-    UreqTransport,
+    self as core, ChunkJobFinished, InboxTarget, NetworkState, RunOutcome, StopSignal, TusTarget, UploadJournal,
+    UploadTarget, UreqTransport,
 };
 
 use crate::error::{guarded, EgocapError, RecordRole};
@@ -36,7 +36,8 @@ pub use config::UploadQueueConfig;
 use egocap_core::provenance::record::SignedRecord;
 pub use host::{AuthProvider, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportFailure, UploadListener};
 use host::{HostAuth, HostTransport, HostUploadListener};
-pub use jobs::{ChunkJob, ChunkJobFinished, ChunkJobOutcome, ChunkJobPlan};
+pub use jobs::{ChunkJob, ChunkJobOutcome, ChunkJobPlan};
+
 pub use status::{QueuedUpload, UploadState};
 
 /// The journal of what is queued, one target, and the loop that sends.
@@ -179,7 +180,7 @@ impl UploadQueue {
     /// relaunch is fine: the journal kept the job). Progress and completion
     /// also reach the listener. Then plan the next job.
     pub fn finish_chunk_job(&self, job_id: i64, outcome: ChunkJobOutcome) -> Result<ChunkJobFinished, EgocapError> {
-        guarded(|| Ok(self.job_runner().finish_chunk_job(job_id, outcome.into())?.into()))
+        guarded(|| Ok(self.job_runner().finish_chunk_job(job_id, outcome.into())?))
     }
 
     /// Call at every launch, before planning, with the ids of the jobs

@@ -135,6 +135,9 @@ pub fn run(args: &UploadArgs) -> Result<()> {
         RunOutcome::WaitingForRecords => {
             bail!("media wait for records the server refused or that are missing; see `egocap queue status`")
         }
+        RunOutcome::WaitingForChunkJob => {
+            bail!("a background task of the app is sending the next file; run again later")
+        }
     }
 }
 

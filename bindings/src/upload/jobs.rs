@@ -5,7 +5,7 @@
 //! with the task, e.g. in `taskDescription`), and reports the task's end
 //! with `finishChunkJob`, perhaps after a relaunch.
 
-use egocap_core::upload::{self as core, RunOutcome};
+use egocap_core::upload::{self as core, ChunkJobFinished, RunOutcome};
 
 use super::host::{HttpHeader, HttpResponse};
 
@@ -29,9 +29,11 @@ pub struct ChunkJob {
     /// The whole file's length.
     pub size: u64,
     /// Whether the task may use a metered network (`allowsExpensiveNetworkAccess`):
-    /// media only when the config allows metered uploads, records always.
+    /// identity and segment records always; media and session-end records
+    /// only when the config allows metered uploads.
     pub allows_metered: bool,
-    /// Whether the task should wait for charging (`requiresCharging`-style scheduling).
+    /// Whether the config wants it sent only while charging. URLSession has
+    /// no such switch: submit such a job only while the device charges.
     pub requires_charging: bool,
 }
 
@@ -60,7 +62,7 @@ pub enum ChunkJobOutcome {
 }
 
 /// What the reported outcome did, from `finishChunkJob`.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum ChunkJobFinished {
     /// The server holds `acknowledged` of `size` bytes: plan the next job.
     Acknowledged { name: String, acknowledged: u64, size: u64 },
@@ -75,7 +77,8 @@ pub enum ChunkJobFinished {
     Missing { name: String },
     /// The server refused the credentials after a refresh: planning pauses until `retryNow`.
     Unauthorized,
-    /// No such job in flight (reported twice, or settled by `reconcileChunkJobs`): nothing to do.
+    /// No such job in flight (reported twice, settled by `reconcileChunkJobs`,
+    /// or its file since purged or re-created): nothing to do.
     Unknown,
 }
 
@@ -113,21 +116,6 @@ impl From<ChunkJobOutcome> for core::JobOutcome {
         match outcome {
             ChunkJobOutcome::Response { response } => Self::Response(response.into()),
             ChunkJobOutcome::Failed { reason } => Self::Failed(reason),
-        }
-    }
-}
-
-impl From<core::JobFinished> for ChunkJobFinished {
-    fn from(finished: core::JobFinished) -> Self {
-        use core::JobFinished as F;
-        match finished {
-            F::Acknowledged { name, acknowledged, size } => Self::Acknowledged { name, acknowledged, size },
-            F::Completed { name } => Self::Completed { name },
-            F::Retrying { name, retry_in_ms } => Self::Retrying { name, retry_in_ms },
-            F::Refused { name, error } => Self::Refused { name, error },
-            F::Missing { name } => Self::Missing { name },
-            F::Unauthorized => Self::Unauthorized,
-            F::Unknown => Self::Unknown,
         }
     }
 }

@@ -95,6 +95,8 @@ pub enum RunOutcome {
     Unauthorized,
     /// Media wait for their records, which the server refused or that are missing (see `status()`).
     WaitingForRecords,
+    /// The next file is being sent by a chunk job's task (`planChunkJob`); it and what follows wait for its report.
+    WaitingForChunkJob,
 }
 
 /// What the queue tells the app as it goes (to its `UploadListener`).

@@ -69,7 +69,7 @@ pub enum JobOutcome {
 
 /// What the outcome did to the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobFinished {
+pub enum ChunkJobFinished {
     /// The target holds this much of the file now.
     Acknowledged { name: String, acknowledged: u64, size: u64 },
     /// The target holds the whole file, and it is the file that was queued.
@@ -130,21 +130,21 @@ impl UploadQueue {
     /// Applies the outcome the host reports for job `job_id`, then forgets
     /// the job and its body file. Reporting a job twice, or one that
     /// reconciliation settled, is harmless: `Unknown`.
-    pub fn finish_chunk_job(&mut self, job_id: i64, outcome: JobOutcome) -> Result<JobFinished, QueueError> {
+    pub fn finish_chunk_job(&mut self, job_id: i64, outcome: JobOutcome) -> Result<ChunkJobFinished, QueueError> {
         let Some(job) = self.journal.job(job_id)? else {
             log::info!("chunk job {job_id} is not in the journal; its outcome is ignored");
-            return Ok(JobFinished::Unknown);
+            return Ok(ChunkJobFinished::Unknown);
         };
         self.forget_job(&job)?;
         // A file since completed, purged or re-created elsewhere: the outcome is about nothing we hold.
         let Some(file) = self.journal.file(job.file_id)?.filter(|f| is_current(f, &job)) else {
-            return Ok(JobFinished::Unknown);
+            return Ok(ChunkJobFinished::Unknown);
         };
         let appended = match outcome {
             JobOutcome::Response(response) => self.target.append_response(job.start, &response),
             JobOutcome::Failed(reason) => Err(TargetError::Transient(reason)),
         };
-        let retry_now = || JobFinished::Retrying { name: file.name.clone(), retry_in_ms: 0 };
+        let retry_now = || ChunkJobFinished::Retrying { name: file.name.clone(), retry_in_ms: 0 };
         match appended {
             Ok(held) if held > job.start && held <= job.start + job.length => {
                 if self.journal.job_credentials()? != JobCredentials::Fresh {
@@ -163,7 +163,7 @@ impl UploadQueue {
                 }
                 self.journal.set_job_credentials(JobCredentials::Refused)?;
                 self.emit(UploadEvent::Unauthorized);
-                Ok(JobFinished::Unauthorized)
+                Ok(ChunkJobFinished::Unauthorized)
             }
             Err(TargetError::Gone) => {
                 log::info!("upload of {} is gone at the target; it will be created anew", file.name);
@@ -172,7 +172,7 @@ impl UploadQueue {
             }
             Err(TargetError::Refused(error)) => {
                 self.refuse(&file, error.clone())?;
-                Ok(JobFinished::Refused { name: file.name.clone(), error })
+                Ok(ChunkJobFinished::Refused { name: file.name.clone(), error })
             }
             Err(error) => self.job_failed(&file, &error),
         }
@@ -220,7 +220,6 @@ impl UploadQueue {
     /// Forgets the job of `file_id`, if any, and its body (a purge).
     pub(super) fn forget_jobs_of(&mut self, file_id: i64) -> Result<(), QueueError> {
         if let Some(job) = self.journal.job_of_file(file_id)? {
-            self.jobs_planned_here.remove(&job.id);
             self.forget_job(&job)?;
         }
         Ok(())
@@ -258,6 +257,11 @@ impl UploadQueue {
         let body_name = format!("{id}.chunk");
         let body_path = write_durably(&self.jobs_dir(), &body_name, &chunk)?;
         let row = JobRow { id, file_id: file.id, location, start: offset, length, body_name };
+        // Purged (through another connection) while we asked the target: no job for it.
+        if !self.journal.file(file.id)?.is_some_and(|now| is_current(&now, &row)) {
+            remove_if_present(&body_path)?;
+            return Ok(Err(Attempt::PickAgain));
+        }
         self.journal.insert_job(&row, now_ms())?;
         self.jobs_planned_here.insert(id);
         log::debug!("chunk job {id}: {length} bytes of {} at {offset}", file.name);
@@ -277,31 +281,32 @@ impl UploadQueue {
 
     /// Records that the target holds `held` bytes of `file`; completes it
     /// when that is all of it and the bytes are the file that was queued.
-    fn take_acknowledged(&mut self, file: &QueuedFile, held: u64) -> Result<JobFinished, QueueError> {
+    fn take_acknowledged(&mut self, file: &QueuedFile, held: u64) -> Result<ChunkJobFinished, QueueError> {
         self.journal.acknowledge(file.id, held)?;
         self.emit(UploadEvent::Progress { name: file.name.clone(), acknowledged: held, size: file.size });
         if held < file.size {
-            return Ok(JobFinished::Acknowledged { name: file.name.clone(), acknowledged: held, size: file.size });
+            return Ok(ChunkJobFinished::Acknowledged { name: file.name.clone(), acknowledged: held, size: file.size });
         }
         let attempt = match open_as_queued(file)? {
             Ok(mut source) => verify_whole(file, &mut source)?,
             Err(attempt) => attempt,
         };
         let finished = match &attempt {
-            Attempt::Done => JobFinished::Completed { name: file.name.clone() },
-            Attempt::Changed(error) => JobFinished::Refused { name: file.name.clone(), error: error.clone() },
-            _ => JobFinished::Missing { name: file.name.clone() },
+            Attempt::Done => ChunkJobFinished::Completed { name: file.name.clone() },
+            Attempt::Changed(error) => ChunkJobFinished::Refused { name: file.name.clone(), error: error.clone() },
+            _ => ChunkJobFinished::Missing { name: file.name.clone() },
         };
         self.settle(file, attempt, &mut 0)?;
         Ok(finished)
     }
 
-    fn job_failed(&self, file: &QueuedFile, error: &TargetError) -> Result<JobFinished, QueueError> {
+    fn job_failed(&self, file: &QueuedFile, error: &TargetError) -> Result<ChunkJobFinished, QueueError> {
         let retry_in_ms = self.schedule_retry(file, error)?;
-        Ok(JobFinished::Retrying { name: file.name.clone(), retry_in_ms })
+        Ok(ChunkJobFinished::Retrying { name: file.name.clone(), retry_in_ms })
     }
 
-    fn forget_job(&self, job: &JobRow) -> Result<(), QueueError> {
+    fn forget_job(&mut self, job: &JobRow) -> Result<(), QueueError> {
+        self.jobs_planned_here.remove(&job.id);
         self.journal.remove_job(job.id)?;
         remove_if_present(&self.jobs_dir().join(&job.body_name))
     }
@@ -318,8 +323,12 @@ impl UploadQueue {
         let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
         let bodies: Vec<String> = self.journal.jobs()?.into_iter().map(|j| j.body_name).collect();
         for entry in entries.flatten() {
-            if !entry.file_name().to_str().is_some_and(|name| bodies.iter().any(|b| b == name)) {
-                remove_if_present(&entry.path())?;
+            let is_body = entry.file_name().to_str().is_some_and(|name| bodies.iter().any(|b| b == name));
+            // Leftovers only cost space: one that cannot go must not stop the uploads.
+            if !is_body && entry.file_type().is_ok_and(|t| t.is_file()) {
+                if let Err(e) = remove_if_present(&entry.path()) {
+                    log::warn!("could not remove a leftover chunk body: {e}");
+                }
             }
         }
         Ok(())

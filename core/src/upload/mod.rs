@@ -19,7 +19,7 @@ pub mod transport;
 pub mod tus;
 
 pub use inbox::InboxTarget;
-pub use jobs::{ChunkJob, JobFinished, JobOutcome, JobPlan};
+pub use jobs::{ChunkJob, ChunkJobFinished, JobOutcome, JobPlan};
 pub use journal::{FileState, JournalError, QueuedFile, UploadJournal};
 pub use lane::Lane;
 pub use purge::PurgeReport;

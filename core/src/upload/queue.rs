@@ -117,6 +117,8 @@ pub enum RunOutcome {
     Unauthorized,
     /// Media wait for records the target refused or that are missing (see `status`).
     WaitingForRecords,
+    /// The next file is a chunk job's, which the host's task is sending (see `jobs`).
+    WaitingForChunkJob,
 }
 
 pub struct UploadQueue {
@@ -135,8 +137,9 @@ pub(super) enum Attempt {
     Stopped,
     Failed(TargetError),
     Vanished,
-    /// The policy no longer allows this file on the current network.
-    NetworkChanged,
+    /// The file may no longer be the one to send (the network changed, or
+    /// it was purged meanwhile): the loop picks again.
+    PickAgain,
     /// The file is not what was queued (size or hash); it is kept, never deleted.
     Changed(String),
 }
@@ -256,10 +259,15 @@ impl UploadQueue {
             return Ok(Err(RunOutcome::WaitingForNetwork));
         }
         for file in allowed {
-            // A file a host task is sending (a chunk job) is the host's until it reports.
-            if self.record_is_sent(&file)? && self.journal.job_of_file(file.id)?.is_none() {
-                return Ok(Ok(file));
+            if !self.record_is_sent(&file)? {
+                continue;
             }
+            // A file a host task is sending (a chunk job) is the host's until it
+            // reports; what follows it waits too, so the order holds.
+            if self.journal.job_of_file(file.id)?.is_some() {
+                return Ok(Err(RunOutcome::WaitingForChunkJob));
+            }
+            return Ok(Ok(file));
         }
         Ok(Err(RunOutcome::WaitingForRecords))
     }
@@ -275,8 +283,8 @@ impl UploadQueue {
         match attempt {
             Attempt::Done => self.finish(file)?,
             Attempt::Stopped => return Ok(Some(RunOutcome::Stopped)),
-            // The network changed mid-file; the loop decides what may go now.
-            Attempt::NetworkChanged => {}
+            // The loop decides what may go now.
+            Attempt::PickAgain => {}
             Attempt::Changed(error) => {
                 log::warn!("{} changed on disk since it was queued: {error}", file.name);
                 self.refuse(file, error)?;
@@ -324,7 +332,7 @@ impl UploadQueue {
                 return Ok(Attempt::Stopped);
             }
             if !self.config.policy.allows(self.network(), file.lane) {
-                return Ok(Attempt::NetworkChanged);
+                return Ok(Attempt::PickAgain);
             }
             let length = (file.size - offset).min(self.config.chunk_size as u64);
             if let Err(source) =
