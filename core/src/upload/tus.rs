@@ -3,7 +3,7 @@
 //! any [`Transport`]. Status codes follow tus 1.0 §3 (core) and §5.1
 //! (creation); a 401 asks the [`AuthProvider`] to refresh once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use thiserror::Error;
@@ -31,12 +31,15 @@ pub struct TusTarget {
     endpoint: String,
     transport: Arc<dyn Transport>,
     auth: Option<Arc<dyn AuthProvider>>,
+    /// The request body's buffer, kept between chunks: a fresh multi-MB
+    /// allocation per PATCH costs its page faults every time.
+    body: Mutex<Vec<u8>>,
 }
 
 impl TusTarget {
     /// `endpoint` is the creation URL (e.g. `https://host/files/`).
     pub fn new(endpoint: &str, transport: Arc<dyn Transport>, auth: Option<Arc<dyn AuthProvider>>) -> Self {
-        Self { endpoint: endpoint.to_owned(), transport, auth }
+        Self { endpoint: endpoint.to_owned(), transport, auth, body: Mutex::default() }
     }
 
     fn send(
@@ -71,13 +74,18 @@ impl TusTarget {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<HttpResponse, TargetError> {
+        let mut buffer = std::mem::take(&mut *self.body.lock().unwrap_or_else(PoisonError::into_inner));
+        buffer.clear();
+        buffer.extend_from_slice(body);
         let request = HttpRequest {
             method: method.to_owned(),
             url: url.to_owned(),
             headers: self.headers(headers)?,
-            body: body.to_vec(),
+            body: buffer,
         };
-        self.transport.send(&request).map_err(|e| match e {
+        let response = self.transport.send(&request);
+        *self.body.lock().unwrap_or_else(PoisonError::into_inner) = request.body;
+        response.map_err(|e| match e {
             TransportError::InvalidRequest(reason) => TargetError::Refused(reason),
             other => TargetError::Transient(other.to_string()),
         })
