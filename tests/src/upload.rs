@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use egocap_core::upload::{AuthProvider, Backoff, QueueConfig, Timeouts, TusTarget, UploadQueue, UreqTransport};
+use egocap_core::upload::{
+    AuthError, AuthProvider, Backoff, QueueConfig, Timeouts, TusTarget, UploadQueue, UreqTransport,
+};
 
 use crate::tools::sha256_hex;
 use crate::tus_server::TusServer;
@@ -100,6 +102,22 @@ pub fn tus_queue(
     let target = TusTarget::new(endpoint, Arc::new(UreqTransport::new(timeouts)), auth);
     UploadQueue::open(&journal_dir.join("upload-journal.db"), Box::new(target), config)
         .map_err(|e| HarnessError::Layout(format!("opening the upload queue: {e}")))
+}
+
+/// Hands out `Bearer t<n>`, starting at `t0`; a refresh moves to the next
+/// token, so the number is also how many refreshes there were.
+#[derive(Default)]
+pub struct RotatingToken(pub Mutex<u32>);
+
+impl AuthProvider for RotatingToken {
+    fn headers(&self) -> std::result::Result<Vec<(String, String)>, AuthError> {
+        let n = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(vec![("Authorization".into(), format!("Bearer t{n}"))])
+    }
+    fn refresh(&self) -> std::result::Result<(), AuthError> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Ok(())
+    }
 }
 
 fn io(path: &Path, error: &std::io::Error) -> HarnessError {

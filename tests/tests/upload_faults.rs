@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use egocap_core::upload::{AuthError, AuthProvider, FileState, RunOutcome, StopSignal, UploadEvent, UploadListener};
+use egocap_core::upload::{AuthProvider, FileState, RunOutcome, StopSignal, UploadEvent, UploadListener};
 use egocap_e2e::fault_proxy::{FaultAction, FaultProxy};
 use egocap_e2e::tus_server::TusServer;
-use egocap_e2e::upload::{test_config, tus_queue, Recordings};
+use egocap_e2e::upload::{test_config, tus_queue, Recordings, RotatingToken};
 
 const SESSION: &str = "00112233445566778899aabbccddeeff";
 const CHUNK: usize = 64 * 1024;
@@ -84,19 +84,6 @@ fn server_errors_are_retried_until_every_file_is_complete() {
     assert_eq!(setup.proxy.pending_faults(), 0, "the HEAD fault came with the resume after the failed PATCH");
     let statuses: Vec<u16> = setup.proxy.log().iter().filter_map(|r| r.status()).filter(|s| *s >= 500).collect();
     assert_eq!(statuses.len(), 4, "{statuses:?}");
-}
-
-/// Hands out token `t<n>`; a refresh moves to the next one.
-struct RotatingToken(Mutex<u32>);
-
-impl AuthProvider for RotatingToken {
-    fn headers(&self) -> Result<Vec<(String, String)>, AuthError> {
-        Ok(vec![("Authorization".into(), format!("Bearer t{}", self.0.lock().unwrap()))])
-    }
-    fn refresh(&self) -> Result<(), AuthError> {
-        *self.0.lock().unwrap() += 1;
-        Ok(())
-    }
 }
 
 #[test]

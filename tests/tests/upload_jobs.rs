@@ -7,16 +7,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use egocap_core::upload::{
-    AuthError, AuthProvider, Backoff, ChunkJob, ChunkJobFinished, FileState, HttpRequest, HttpResponse, JobOutcome,
-    JobPlan, QueueConfig, RunOutcome, StopSignal, Timeouts, Transport, UploadQueue, UreqTransport,
+    AuthProvider, Backoff, ChunkJob, ChunkJobFinished, FileState, HttpRequest, HttpResponse, JobOutcome, JobPlan,
+    QueueConfig, RunOutcome, StopSignal, Timeouts, Transport, UploadQueue, UreqTransport,
 };
 use egocap_e2e::fault_proxy::{FaultAction, FaultProxy};
 use egocap_e2e::tus_server::TusServer;
-use egocap_e2e::upload::{test_config, tus_queue, Recordings};
+use egocap_e2e::upload::{test_config, tus_queue, Recordings, RotatingToken};
 
 const SESSION: &str = "8899aabbccddeeff0011223344556677";
 const CHUNK: usize = 64 * 1024;
@@ -26,7 +26,7 @@ struct Setup {
     server: TusServer,
     proxy: FaultProxy,
     recordings: Recordings,
-    auth: Arc<CountingAuth>,
+    auth: Arc<RotatingToken>,
 }
 
 fn setup(segments: usize, media_bytes: usize) -> Setup {
@@ -34,7 +34,7 @@ fn setup(segments: usize, media_bytes: usize) -> Setup {
     let server = TusServer::start(&dir.path().join("store")).unwrap();
     let proxy = FaultProxy::start(server.addr()).unwrap();
     let recordings = Recordings::create(&dir.path().join("recordings"), SESSION, segments, media_bytes).unwrap();
-    Setup { dir, server, proxy, recordings, auth: Arc::new(CountingAuth(Mutex::new(0))) }
+    Setup { dir, server, proxy, recordings, auth: Arc::new(RotatingToken::default()) }
 }
 
 impl Setup {
@@ -53,19 +53,6 @@ impl Setup {
 
     fn resent_bytes(&self) -> u64 {
         self.proxy.patch_body_bytes_forwarded() - self.recordings.total_bytes().unwrap()
-    }
-}
-
-/// Hands out `Bearer t<n>`; a refresh moves to the next token.
-struct CountingAuth(Mutex<u32>);
-
-impl AuthProvider for CountingAuth {
-    fn headers(&self) -> Result<Vec<(String, String)>, AuthError> {
-        Ok(vec![("Authorization".into(), format!("Bearer t{}", self.0.lock().unwrap()))])
-    }
-    fn refresh(&self) -> Result<(), AuthError> {
-        *self.0.lock().unwrap() += 1;
-        Ok(())
     }
 }
 

@@ -62,6 +62,13 @@ fun driveJobs(queue: UploadQueue, session: BackgroundSession): RunOutcome {
     }
 }
 
+/** Every file of [sealed] arrived whole and complete, and each chunk of the medium was sent once. */
+fun checkSentOnce(queue: UploadQueue, server: FakeTusServer, sealed: File) {
+    checkReceived(sealed) { server.files()[it] }
+    checkAllComplete(queue, 4)
+    checkEquals(listOf(0L, 1000L, 2000L, 3000L, 4000L), server.patchOffsets("${sealed.name}/seg-000000.mp4.age"), "PATCH offsets of the medium: each chunk once")
+}
+
 fun backgroundSessionSendsEverything() {
     val recordings = tempDir()
     val sealed = fakeSealedSession(File(recordings))
@@ -82,9 +89,7 @@ fun backgroundSessionSendsEverything() {
         check(!File(job.bodyPath).exists()) { "the body file of a reported job is deleted" }
     }
     checkEquals(SESSION_FILES, completed, "completion order (records before the medium)")
-    checkReceived(sealed) { server.files()[it] }
-    checkAllComplete(queue, 4)
-    checkEquals(listOf(0L, 1000L, 2000L, 3000L, 4000L), server.patchOffsets("${sealed.name}/seg-000000.mp4.age"), "PATCH offsets: each chunk once")
+    checkSentOnce(queue, server, sealed)
     queue.close()
 }
 
@@ -124,9 +129,7 @@ fun jobsSurviveARelaunch() {
     check(queue.finishChunkJob(id, outcome) is ChunkJobFinished.Acknowledged) { "the live task's report is applied" }
 
     checkEquals(RunOutcome.EMPTY, driveJobs(queue, session), "outcome")
-    checkReceived(sealed) { server.files()[it] }
-    checkAllComplete(queue, 4)
-    checkEquals(listOf(0L, 1000L, 2000L, 3000L, 4000L), server.patchOffsets("${sealed.name}/seg-000000.mp4.age"), "no chunk sent twice")
+    checkSentOnce(queue, server, sealed)
     queue.close()
 }
 

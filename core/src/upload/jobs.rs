@@ -11,15 +11,17 @@
 //! One job is in flight at a time, so records still go before the media
 //! that cite them; an interruption re-sends at most that one chunk.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::digest::{read_chunk, SentDigest};
 use super::journal::{FileState, QueuedFile};
 use super::journal_jobs::{JobCredentials, JobRow};
-use super::lane::Lane;
 use super::purge::write_durably;
-use super::queue::{implausible, now_ms, open_as_queued, Attempt, QueueError, RunOutcome, UploadEvent, UploadQueue};
+use super::queue::{
+    implausible, now_ms, open_as_queued, read_failure, whole_file_check, Attempt, QueueError, RunOutcome, UploadEvent,
+    UploadQueue,
+};
+use super::schedule::{NetworkKind, NetworkState};
 use super::target::{JobRequest, RemoteOffset, TargetError};
 use super::transport::HttpResponse;
 
@@ -237,7 +239,7 @@ impl UploadQueue {
         };
         if offset == file.size {
             // The last job landed but its report never came.
-            return Ok(Err(verify_whole(file, &mut source)?));
+            return Ok(Err(whole_file_check(file, SentDigest::default(), &mut source)?));
         }
         let length = (file.size - offset).min(self.config.chunk_size as u64);
         let request = match self.target.append_request(&location, offset, length) {
@@ -245,11 +247,8 @@ impl UploadQueue {
             Err(error) => return Ok(Err(Attempt::Failed(error))),
         };
         let mut chunk = Vec::with_capacity(self.config.chunk_size);
-        if let Err(source) = read_chunk(&mut source, offset, length, &mut chunk) {
-            return match source.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Err(Attempt::Vanished)),
-                _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
-            };
+        if let Err(error) = read_chunk(&mut source, offset, length, &mut chunk) {
+            return read_failure(file, error).map(Err);
         }
         // The row goes in only once its body is durable: a job in the
         // journal always has one. A body without a row is swept on reconcile.
@@ -265,7 +264,10 @@ impl UploadQueue {
         self.journal.insert_job(&row, now_ms())?;
         self.jobs_planned_here.insert(id);
         log::debug!("chunk job {id}: {length} bytes of {} at {offset}", file.name);
-        let media_rules = matches!(file.lane, Lane::Media | Lane::SessionEnd);
+        // Asked of the policy itself, so the job follows the same rules as a run.
+        let policy = self.config.policy;
+        let on_metered = NetworkState { kind: NetworkKind::Metered, charging: true };
+        let unplugged = NetworkState { kind: NetworkKind::Unmetered, charging: false };
         Ok(Ok(ChunkJob {
             id,
             name: file.name.clone(),
@@ -274,8 +276,8 @@ impl UploadQueue {
             offset,
             length,
             size: file.size,
-            allows_metered: !media_rules || self.config.policy.allow_metered,
-            requires_charging: media_rules && self.config.policy.require_charging,
+            allows_metered: policy.allows(on_metered, file.lane),
+            requires_charging: !policy.allows(unplugged, file.lane),
         }))
     }
 
@@ -288,7 +290,7 @@ impl UploadQueue {
             return Ok(ChunkJobFinished::Acknowledged { name: file.name.clone(), acknowledged: held, size: file.size });
         }
         let attempt = match open_as_queued(file)? {
-            Ok(mut source) => verify_whole(file, &mut source)?,
+            Ok(mut source) => whole_file_check(file, SentDigest::default(), &mut source)?,
             Err(attempt) => attempt,
         };
         let finished = match &attempt {
@@ -333,20 +335,6 @@ impl UploadQueue {
         }
         Ok(())
     }
-}
-
-/// Whether the whole file still hashes to what was queued.
-fn verify_whole(file: &QueuedFile, source: &mut File) -> Result<Attempt, QueueError> {
-    let mut digest = SentDigest::default();
-    match digest.catch_up(source, file.size) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Attempt::Vanished),
-        Err(source) => return Err(QueueError::Read { path: file.path.display().to_string(), source }),
-    }
-    Ok(match digest.finish_hex() {
-        Some(hex) if hex == file.sha256 => Attempt::Done,
-        _ => Attempt::Changed("its SHA-256 differs from the one queued".into()),
-    })
 }
 
 /// Whether `file` is still the upload `job` was planned for: pending, at the same location.

@@ -6,6 +6,7 @@ use crate::provenance::keystore::FileKeyStore;
 use crate::provenance::values::UtcInstant;
 use crate::upload::inbox::InboxTarget;
 use crate::upload::journal::NewFile;
+use crate::upload::lane::Lane;
 use crate::upload::queue::QueueConfig;
 use crate::upload::target::{UploadDescription, UploadTarget};
 

@@ -323,10 +323,6 @@ impl UploadQueue {
         let mut sent = 0u64;
         let mut chunk = Vec::with_capacity(self.config.chunk_size);
         let mut digest = SentDigest::default();
-        let read_error = |source: std::io::Error| match source.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Attempt::Vanished),
-            _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
-        };
         while offset < file.size {
             if stop.is_stopped() {
                 return Ok(Attempt::Stopped);
@@ -338,7 +334,7 @@ impl UploadQueue {
             if let Err(source) =
                 digest.catch_up(&mut source, offset).and_then(|()| read_chunk(&mut source, offset, length, &mut chunk))
             {
-                return read_error(source);
+                return read_failure(file, source);
             }
             let target = &mut self.target;
             let appended = digest.hash_while(&chunk, || target.append(&location, offset, &chunk));
@@ -364,13 +360,7 @@ impl UploadQueue {
             }
         }
         // The bytes the target holds are the file as queued, or it is not sent.
-        if let Err(source) = digest.catch_up(&mut source, file.size) {
-            return read_error(source);
-        }
-        if digest.finish_hex().as_deref() != Some(file.sha256.as_str()) {
-            return Ok(Attempt::Changed("its SHA-256 differs from the one queued".into()));
-        }
-        Ok(Attempt::Done)
+        whole_file_check(file, digest, &mut source)
     }
 
     /// Whether the record that cites `file` (a medium) is held by the target already.
@@ -493,6 +483,31 @@ pub(super) fn open_as_queued(file: &QueuedFile) -> Result<Result<File, Attempt>,
         return Ok(Err(Attempt::Changed(format!("{} bytes on disk, {} when queued", on_disk.len(), file.size))));
     }
     Ok(Ok(source))
+}
+
+/// A read of a queued file that failed: gone or cut short (it vanished
+/// or shrank), or an I/O error the caller reports.
+pub(super) fn read_failure(file: &QueuedFile, source: std::io::Error) -> Result<Attempt, QueueError> {
+    match source.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Ok(Attempt::Vanished),
+        _ => Err(QueueError::Read { path: file.path.display().to_string(), source }),
+    }
+}
+
+/// `Done` when `digest`, brought to cover the whole file, is the SHA-256
+/// the file was queued with; `Changed` when not.
+pub(super) fn whole_file_check(
+    file: &QueuedFile,
+    mut digest: SentDigest,
+    source: &mut File,
+) -> Result<Attempt, QueueError> {
+    if let Err(error) = digest.catch_up(source, file.size) {
+        return read_failure(file, error);
+    }
+    if digest.finish_hex().as_deref() != Some(file.sha256.as_str()) {
+        return Ok(Attempt::Changed("its SHA-256 differs from the one queued".into()));
+    }
+    Ok(Attempt::Done)
 }
 
 pub(super) fn implausible(held: u64, offset: u64, length: u64) -> TargetError {
