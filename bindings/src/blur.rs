@@ -62,7 +62,7 @@ pub struct FaceBlurConfig {
     /// Default: blur whole.
     #[uniffi(default = None)]
     pub fail_closed: Option<FailClosedMode>,
-    /// Largest detection interval k, 1 to 30 (default 4). Detection runs
+    /// Largest detection interval k, 1 to 30 (default 8). Detection runs
     /// every k-th frame when the time budget demands it, and up to k frames
     /// wait (in memory) for it; outside 1..=30 is `InvalidSettings` at start.
     #[uniffi(default = None)]

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use egocap_core::blur::detector::FaceDetector;
+use egocap_core::blur::detector::{DetectorConfig, FaceDetector};
 use egocap_core::blur::stage::{BlurConfig, BlurStage, FailCause, ReleasedFrame, SystemBudgetClock};
 use egocap_core::frame::{ColourMatrix, FrameFormat, I420Image};
 use egocap_core::session::{EncoderChoice, FaceBlur, RecordingSession, SessionConfig, StartOptions};
@@ -55,12 +55,46 @@ pub struct BlurBenchArgs {
     frames: usize,
     #[arg(long)]
     face_model: Option<PathBuf>,
-    /// The detector's input size, e.g. `640x360` (the default) or `1280x720`.
+    /// The detector's whole-frame input size, e.g. `640x360` (the default) or `1280x720`.
     #[arg(long, value_parser = parse_size)]
     detector_size: Option<(u32, u32)>,
+    /// The small-face pass's input size (default `1280x720`).
+    #[arg(long, value_parser = parse_size, conflicts_with = "no_small_face_pass")]
+    small_face_size: Option<(u32, u32)>,
+    /// Largest face (frame pixels) kept from the small-face pass.
+    #[arg(long, conflicts_with = "no_small_face_pass")]
+    small_face_max: Option<f32>,
+    /// Only the whole-frame pass.
+    #[arg(long)]
+    no_small_face_pass: bool,
+    /// The fastest a face may move per frame (luma pixels), for blurring a
+    /// newly found face back to the previous detection.
+    #[arg(long)]
+    motion_reach: Option<f32>,
     /// The detector's score threshold (0..1).
     #[arg(long)]
     threshold: Option<f32>,
+}
+
+/// The detector settings the flags override.
+fn tune_detector(args: &BlurBenchArgs, config: &mut DetectorConfig) {
+    if let Some((width, height)) = args.detector_size {
+        (config.input_width, config.input_height) = (width, height);
+    }
+    if let Some(threshold) = args.threshold {
+        config.score_threshold = threshold;
+    }
+    if args.no_small_face_pass {
+        config.small_faces = None;
+    }
+    if let Some(pass) = config.small_faces.as_mut() {
+        if let Some((width, height)) = args.small_face_size {
+            (pass.input_width, pass.input_height) = (width, height);
+        }
+        if let Some(max) = args.small_face_max {
+            pass.max_face_px = max;
+        }
+    }
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -78,7 +112,7 @@ enum MatrixArg {
 pub fn run(args: &BlurBenchArgs) -> Result<()> {
     let (items, format, fps) = load_clip(args)?;
     let blur_args = BlurArgs { face_model: args.face_model.clone(), ..BlurArgs::default() };
-    let detector = load_detector(&blur_args, format, args.detector_size, args.threshold)?;
+    let detector = load_detector(&blur_args, format, |config| tune_detector(args, config))?;
     if args.pipeline {
         return pipeline(args, &items, format, fps, Box::new(detector));
     }
@@ -86,6 +120,9 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
     // which would flatter the frame rate (the file waits for us anyway).
     let mut config =
         BlurConfig { frame_budget_ns: Some((1e9 / fps) as i64), max_lag_ns: i64::MAX, ..BlurConfig::default() };
+    if let Some(reach) = args.motion_reach {
+        config.max_motion_px_per_frame = reach;
+    }
     if let Some(k) = args.cadence {
         // A budget nothing fits in: the interval stays at its maximum, K.
         config.max_detection_interval = k;

@@ -41,13 +41,11 @@ pub fn default_model_path() -> PathBuf {
 }
 
 /// The detector for frames of `format`, or an error that says how to get the model.
-/// `size` and `threshold` override the detector's input size (network
-/// pixels) and score threshold.
+/// `tune` may change the default settings (the benchmark's flags).
 pub fn load_detector(
     args: &BlurArgs,
     format: FrameFormat,
-    size: Option<(u32, u32)>,
-    threshold: Option<f32>,
+    tune: impl FnOnce(&mut DetectorConfig),
 ) -> Result<RetinaFaceDetector> {
     let path = args.face_model.clone().unwrap_or_else(default_model_path);
     if !path.exists() {
@@ -57,12 +55,7 @@ pub fn load_detector(
         );
     }
     let mut config = DetectorConfig { range: format.range, matrix: format.matrix, ..DetectorConfig::default() };
-    if let Some((width, height)) = size {
-        (config.input_width, config.input_height) = (width, height);
-    }
-    if let Some(threshold) = threshold {
-        config.score_threshold = threshold;
-    }
+    tune(&mut config);
     RetinaFaceDetector::from_path(&path, config).with_context(|| format!("face model {}", path.display()))
 }
 
@@ -76,7 +69,7 @@ pub fn face_blur(args: &BlurArgs, format: FrameFormat, live: bool, sealed: bool)
         eprintln!("egocap: WARNING: --no-blur records faces unblurred");
         return Ok(None);
     }
-    let mut detector = load_detector(args, format, None, None)?;
+    let mut detector = load_detector(args, format, |_| ())?;
     if sealed {
         detector = detector.require_pinned()?;
     }

@@ -1,6 +1,8 @@
 //! Finding faces in a frame: the [`FaceDetector`] interface the blur stage
 //! uses, and [`RetinaFaceDetector`], a small RetinaFace ONNX model run with
-//! tract on a downscaled copy of the frame.
+//! tract in two passes: on a downscaled copy of the whole frame, and at 1:1
+//! for faces too small for that copy (the model needs about 28 network
+//! pixels of face; far bystanders in 720p have 30 to 60).
 //!
 //! The library never fetches a model: the host gives a path or the bytes
 //! (`scripts/fetch-face-model.sh` produces the pinned file for development
@@ -62,11 +64,14 @@ pub trait FaceDetector: Send {
 /// How [`RetinaFaceDetector`] looks at frames.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorConfig {
-    /// The frame is scaled, aspect kept, to fit in this rectangle (network
-    /// pixels); the rest of the network input is padding. Cost grows with
-    /// the area; the smallest face found is about 16 network pixels wide.
+    /// The whole-frame pass: the frame is scaled, aspect kept, to fit in
+    /// this rectangle (network pixels); the rest of the network input is
+    /// padding. Cost grows with the area; the model needs about 28 network
+    /// pixels to find a face.
     pub input_width: u32,
     pub input_height: u32,
+    /// A second pass, at finer scale, for the faces too small for the first.
+    pub small_faces: Option<SmallFacePass>,
     /// Faces scoring at or below this (0..1) are dropped.
     pub score_threshold: f32,
     /// Of two boxes overlapping by more than this IoU, the weaker is dropped.
@@ -76,14 +81,29 @@ pub struct DetectorConfig {
     pub matrix: ColourMatrix,
 }
 
+/// The small-face pass: the frame at up to this size (1:1 for 720p), and
+/// only the faces it finds up to `max_face_px` kept. Larger shapes are the
+/// whole-frame pass's: at 1:1 the model takes large non-faces for faces
+/// (a cat's face filling the frame, seen on the evaluation clips), at the
+/// coarser scale it does not. It runs only when the whole-frame pass
+/// shrinks the frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SmallFacePass {
+    pub input_width: u32,
+    pub input_height: u32,
+    /// Largest side, in frame pixels, of a face kept from this pass.
+    pub max_face_px: f32,
+}
+
 impl Default for DetectorConfig {
-    /// Half of 1280×720 in each direction; a threshold that keeps recall
-    /// high, as a missed face is a privacy leak while a false one only
-    /// blurs some background.
+    /// Half of 1280×720 in each direction for the whole frame, and 1:1 for
+    /// faces up to 160 px; a threshold that keeps recall high, as a missed
+    /// face is a privacy leak while a false one only blurs some background.
     fn default() -> Self {
         Self {
             input_width: 640,
             input_height: 360,
+            small_faces: Some(SmallFacePass { input_width: 1280, input_height: 720, max_face_px: 160.0 }),
             score_threshold: 0.5,
             nms_iou: 0.4,
             range: ColourRange::Limited,
@@ -118,13 +138,21 @@ pub enum DetectError {
 #[derive(Debug)]
 pub struct RetinaFaceDetector {
     config: DetectorConfig,
+    whole_frame: Pass,
+    small_faces: Option<Pass>,
+    sha256: String,
+}
+
+/// The network loaded for one input size, with its input buffer and priors.
+#[derive(Debug)]
+struct Pass {
     state: TypedSimpleState,
     input: NetworkInput,
-    /// Network input size, and the priors for it.
     width: usize,
     height: usize,
     priors: Vec<Prior>,
-    sha256: String,
+    /// Faces larger than this (frame pixels) are not this pass's to find.
+    max_face_px: Option<f32>,
 }
 
 /// Name given in blur reports; the SHA-256 says which weights exactly.
@@ -132,6 +160,9 @@ const MODEL_NAME: &str = "retinaface-tiny";
 /// Faces are few; this bounds the suppression's quadratic cost if a low
 /// threshold lets thousands of priors through (the reference code uses 10 000).
 const MAX_CANDIDATES: usize = 2000;
+/// The small-face pass runs when the whole-frame pass shrinks the frame
+/// by more than this: below, it would see nothing the first did not.
+const SMALL_FACE_PASS_MIN_GAIN: f32 = 1.25;
 
 impl RetinaFaceDetector {
     /// SHA-256 of the model `scripts/fetch-face-model.sh` extracts from
@@ -145,30 +176,20 @@ impl RetinaFaceDetector {
         Self::from_bytes(&bytes, config)
     }
 
-    /// Loads, optimises for the configured input size, and runs the model
-    /// once on a blank input to check its outputs.
+    /// Loads and optimises the model for each pass's input size, and runs
+    /// it once on a blank input to check its outputs.
     pub fn from_bytes(model: &[u8], config: DetectorConfig) -> Result<Self, DetectError> {
         check_config(&config)?;
-        let (width, height) = (config.input_width as usize, config.input_height as usize);
-        // tract parses untrusted bytes; a panic deep in it must still be an error.
-        let state = catch_unwind(AssertUnwindSafe(|| load(model, width, height)))
-            .unwrap_or_else(|_| Err("the ONNX loader panicked".to_owned()))
-            .map_err(|reason| DetectError::ModelInvalid { reason })?;
         let colour = Colour { range: config.range, matrix: config.matrix };
-        let mut detector = Self {
-            config,
-            state,
-            input: NetworkInput::new(width, height, width, height, colour),
-            width,
-            height,
-            priors: retinaface::priors(width, height),
-            sha256: hex(&Sha256::digest(model)),
+        let whole_frame = Pass::load(model, config.input_width, config.input_height, None, colour, &config)?;
+        let small_faces = match config.small_faces {
+            Some(pass) => {
+                let (w, h, max) = (pass.input_width, pass.input_height, Some(pass.max_face_px));
+                Some(Pass::load(model, w, h, max, colour, &config)?)
+            }
+            None => None,
         };
-        detector.run_network().map_err(|e| match e {
-            DetectError::Inference { reason } => DetectError::ModelInvalid { reason },
-            other => other,
-        })?;
-        Ok(detector)
+        Ok(Self { config, whole_frame, small_faces, sha256: hex(&Sha256::digest(model)) })
     }
 
     /// Refuses any model but the pinned one. A model that parses and runs
@@ -184,10 +205,82 @@ impl RetinaFaceDetector {
     pub fn config(&self) -> &DetectorConfig {
         &self.config
     }
+}
+
+impl FaceDetector for RetinaFaceDetector {
+    fn detect(&mut self, frame: &I420Image) -> Result<Vec<FaceBox>, DetectError> {
+        check_frame(frame)?;
+        let (threshold, nms_iou) = (self.config.score_threshold, self.config.nms_iou);
+        let (mut faces, letterbox) = self.whole_frame.detect(frame, threshold, nms_iou)?;
+        let shrunk = 1.0 / letterbox.scale_x.min(letterbox.scale_y);
+        if let Some(pass) = self.small_faces.as_mut().filter(|_| shrunk > SMALL_FACE_PASS_MIN_GAIN) {
+            faces.extend(pass.detect(frame, threshold, nms_iou)?.0);
+            // A face both passes found is one face.
+            faces = retinaface::suppress_overlaps(faces, nms_iou, MAX_CANDIDATES);
+        }
+        Ok(faces)
+    }
+
+    fn model_name(&self) -> &str {
+        MODEL_NAME
+    }
+
+    fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+impl Pass {
+    fn load(
+        model: &[u8],
+        width: u32,
+        height: u32,
+        max_face_px: Option<f32>,
+        colour: Colour,
+        config: &DetectorConfig,
+    ) -> Result<Self, DetectError> {
+        let (width, height) = (width as usize, height as usize);
+        // tract parses untrusted bytes; a panic deep in it must still be an error.
+        let state = catch_unwind(AssertUnwindSafe(|| load(model, width, height)))
+            .unwrap_or_else(|_| Err("the ONNX loader panicked".to_owned()))
+            .map_err(|reason| DetectError::ModelInvalid { reason })?;
+        let mut pass = Self {
+            state,
+            input: NetworkInput::new(width, height, width, height, colour),
+            width,
+            height,
+            priors: retinaface::priors(width, height),
+            max_face_px,
+        };
+        pass.run_network(config.score_threshold, config.nms_iou).map_err(|e| match e {
+            DetectError::Inference { reason } => DetectError::ModelInvalid { reason },
+            other => other,
+        })?;
+        Ok(pass)
+    }
+
+    /// Faces in `frame` (frame pixels) that are this pass's to find, and
+    /// how the frame was scaled.
+    fn detect(
+        &mut self,
+        frame: &I420Image,
+        threshold: f32,
+        nms_iou: f32,
+    ) -> Result<(Vec<FaceBox>, Letterbox), DetectError> {
+        let letterbox = self.input.fill(frame);
+        let max = self.max_face_px.unwrap_or(f32::INFINITY);
+        let faces = self
+            .run_network(threshold, nms_iou)?
+            .into_iter()
+            .filter_map(|f| to_frame(f, letterbox, frame))
+            .filter(|f| f.width.max(f.height) <= max)
+            .collect();
+        Ok((faces, letterbox))
+    }
 
     /// Runs the network on the current input and decodes faces above the
     /// threshold, in network pixels.
-    fn run_network(&mut self) -> Result<Vec<FaceBox>, DetectError> {
+    fn run_network(&mut self, threshold: f32, nms_iou: f32) -> Result<Vec<FaceBox>, DetectError> {
         let shape = [1, 3, self.height, self.width];
         let state = &mut self.state;
         let data = self.input.data();
@@ -211,25 +304,8 @@ impl RetinaFaceDetector {
             }
             views.push(view);
         }
-        let faces = retinaface::decode(&self.priors, views[0], views[1], self.config.score_threshold);
-        Ok(retinaface::suppress_overlaps(faces, self.config.nms_iou, MAX_CANDIDATES))
-    }
-}
-
-impl FaceDetector for RetinaFaceDetector {
-    fn detect(&mut self, frame: &I420Image) -> Result<Vec<FaceBox>, DetectError> {
-        check_frame(frame)?;
-        let letterbox = self.input.fill(frame);
-        let faces = self.run_network()?;
-        Ok(faces.into_iter().filter_map(|f| to_frame(f, letterbox, frame)).collect())
-    }
-
-    fn model_name(&self) -> &str {
-        MODEL_NAME
-    }
-
-    fn model_sha256(&self) -> &str {
-        &self.sha256
+        let faces = retinaface::decode(&self.priors, views[0], views[1], threshold);
+        Ok(retinaface::suppress_overlaps(faces, nms_iou, MAX_CANDIDATES))
     }
 }
 
@@ -251,6 +327,14 @@ fn check_config(config: &DetectorConfig) -> Result<(), DetectError> {
     let side_ok = |s: u32| (32..=4096).contains(&s);
     if !side_ok(config.input_width) || !side_ok(config.input_height) {
         return Err(DetectError::Config("input width and height must be within 32..=4096"));
+    }
+    if let Some(pass) = config.small_faces {
+        if !side_ok(pass.input_width) || !side_ok(pass.input_height) {
+            return Err(DetectError::Config("small-face pass width and height must be within 32..=4096"));
+        }
+        if !(pass.max_face_px.is_finite() && pass.max_face_px > 0.0) {
+            return Err(DetectError::Config("small-face pass largest face must be positive"));
+        }
     }
     if !(config.score_threshold > 0.0 && config.score_threshold < 1.0) {
         return Err(DetectError::Config("score threshold must be within 0..1 (exclusive)"));
