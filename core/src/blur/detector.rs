@@ -91,18 +91,21 @@ pub struct DetectorConfig {
 pub struct SmallFacePass {
     pub input_width: u32,
     pub input_height: u32,
-    /// Largest side, in frame pixels, of a face kept from this pass.
+    /// Largest side, in this pass's network pixels, of a face kept from
+    /// it. It must reach the smallest face the whole-frame pass finds
+    /// (about 28 of its network pixels) or a band of sizes is lost.
     pub max_face_px: f32,
 }
 
 impl Default for DetectorConfig {
-    /// Half of 1280×720 in each direction for the whole frame, and 1:1 for
-    /// faces up to 160 px; a threshold that keeps recall high, as a missed
-    /// face is a privacy leak while a false one only blurs some background.
+    /// A quarter of 1280×720 in each direction for the whole frame (faces
+    /// from about 110 px), and 1:1 for faces up to 160 px; a threshold that
+    /// keeps recall high, as a missed face is a privacy leak while a false
+    /// one only blurs some background.
     fn default() -> Self {
         Self {
-            input_width: 640,
-            input_height: 360,
+            input_width: 320,
+            input_height: 180,
             small_faces: Some(SmallFacePass { input_width: 1280, input_height: 720, max_face_px: 160.0 }),
             score_threshold: 0.5,
             nms_iou: 0.4,
@@ -151,7 +154,7 @@ struct Pass {
     width: usize,
     height: usize,
     priors: Vec<Prior>,
-    /// Faces larger than this (frame pixels) are not this pass's to find.
+    /// Faces larger than this (network pixels) are not this pass's to find.
     max_face_px: Option<f32>,
 }
 
@@ -272,8 +275,8 @@ impl Pass {
         let faces = self
             .run_network(threshold, nms_iou)?
             .into_iter()
-            .filter_map(|f| to_frame(f, letterbox, frame))
             .filter(|f| f.width.max(f.height) <= max)
+            .filter_map(|f| to_frame(f, letterbox, frame))
             .collect();
         Ok((faces, letterbox))
     }

@@ -4,6 +4,7 @@
 
 pub mod detector;
 pub mod monitor;
+mod motion;
 mod network_input;
 pub mod obscure;
 mod retinaface;

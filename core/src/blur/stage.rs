@@ -22,6 +22,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use super::detector::{FaceBox, FaceDetector};
+use super::motion::Pyramid;
 use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
 use super::tracker::{FaceTracker, Track, TrackerConfig};
 use crate::frame::I420Image;
@@ -44,8 +45,21 @@ pub struct BlurConfig {
     /// …and grown by this many pixels on every side.
     pub margin_px: f32,
     /// Fastest a face's centre may move per frame, in luma pixels: a newly
-    /// found face is blurred back to the previous detection within this reach.
+    /// found face is blurred back to the previous detection within this
+    /// reach, on frames where the camera's motion is not known.
     pub max_motion_px_per_frame: f32,
+    /// Measure the camera's motion from frame to frame (`motion.rs`), so a
+    /// newly found face is followed back along the camera's path with only
+    /// its own motion as the reach. Off: the reach is always the maximum.
+    pub measure_camera_motion: bool,
+    /// A face's own motion per frame, relative to the scene: this share of
+    /// its size plus `face_motion_px_per_frame`. People move at a bounded
+    /// speed in metres, and a face's size in the picture grows as it comes
+    /// nearer just as its speed in pixels does: 0.5 face widths a frame at
+    /// 30 fps is about 2.4 m/s, a run. The pixels cover what the camera
+    /// motion model leaves out (a head's roll turns the picture).
+    pub face_motion_share_per_frame: f32,
+    pub face_motion_px_per_frame: f32,
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them (a head's jiggle), in luma pixels.
     pub max_deviation_px_per_frame: f32,
@@ -72,6 +86,9 @@ impl Default for BlurConfig {
             dilation: 1.3,
             margin_px: 4.0,
             max_motion_px_per_frame: 80.0,
+            measure_camera_motion: true,
+            face_motion_share_per_frame: 0.5,
+            face_motion_px_per_frame: 8.0,
             max_deviation_px_per_frame: 12.0,
             frame_budget_ns: None,
             max_detection_interval: 8,
@@ -144,6 +161,8 @@ struct Pending<T> {
     image: I420Image,
     timestamp_ns: i64,
     tag: T,
+    /// How far the picture moved since the frame before, when measured.
+    motion: Option<(f32, f32)>,
 }
 
 /// One frame at 30 fps, when no budget is given.
@@ -168,6 +187,8 @@ pub struct BlurStage<T> {
     budget_ns: i64,
     /// The last detection failed: try again on the next frame.
     retry_next: bool,
+    /// The newest frame's luma pyramid, to measure the next one's motion.
+    last_pyramid: Option<Pyramid>,
 }
 
 impl<T> BlurStage<T> {
@@ -189,6 +210,7 @@ impl<T> BlurStage<T> {
             lag_ns: 0,
             behind: false,
             retry_next: false,
+            last_pyramid: None,
             budget_ns: config.frame_budget_ns.unwrap_or(DEFAULT_FRAME_BUDGET_NS),
         })
     }
@@ -219,7 +241,8 @@ impl<T> BlurStage<T> {
     /// Takes a frame; returns the frames now released (possibly none, while
     /// they wait for the next detection).
     pub fn push(&mut self, image: I420Image, timestamp_ns: i64, tag: T) -> Vec<ReleasedFrame<T>> {
-        self.buffer.push_back(Pending { image, timestamp_ns, tag });
+        let motion = self.measure_motion(&image);
+        self.buffer.push_back(Pending { image, timestamp_ns, tag, motion });
         let due = self.buffer.len() >= self.interval as usize;
         self.release(due)
     }
@@ -227,10 +250,26 @@ impl<T> BlurStage<T> {
     /// Releases every waiting frame: the newest is detected on, so the
     /// frames before it are covered as usual. For pause and stop.
     pub fn flush(&mut self) -> Vec<ReleasedFrame<T>> {
+        // After a pause the next frame may show anything: no motion is
+        // measured against the frame before it.
+        self.last_pyramid = None;
         if self.buffer.is_empty() {
             return Vec::new();
         }
         self.release(true)
+    }
+
+    /// The picture's motion since the frame pushed before, when it can be told.
+    fn measure_motion(&mut self, image: &I420Image) -> Option<(f32, f32)> {
+        if !self.config.measure_camera_motion {
+            return None;
+        }
+        let (width, height) = (image.width as usize, image.height as usize);
+        let luma = image.data.get(..width * height)?;
+        let pyramid = Pyramid::of_luma(luma, width, height);
+        let motion = self.last_pyramid.as_ref().and_then(|last| pyramid.motion_since(last));
+        self.last_pyramid = Some(pyramid);
+        motion
     }
 
     /// Fails the buffer closed while behind, else detects and releases it
@@ -308,6 +347,7 @@ impl<T> BlurStage<T> {
         }
         let after: Vec<Track> = self.tracker.observe(&detections).to_vec();
         let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
+        let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
         let mut released = Vec::with_capacity(span);
         for (index, pending) in self.buffer.drain(..).enumerate() {
             let step = index + 1; // frames since the previous detection
@@ -316,7 +356,7 @@ impl<T> BlurStage<T> {
                 let margin = |t: &Track| if followed(t) { stray(&self.config, span) } else { 0.0 };
                 after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
-                in_between(&before, &coasted[index], &after, step, span, &self.config)
+                in_between(&before, &coasted[index], &after, (step, span), &motions[step..], &self.config)
             };
             boxes.retain(|b| b.width > 0.0 && b.height > 0.0);
             let mut image = pending.image;
@@ -369,13 +409,14 @@ impl<T> BlurStage<T> {
 }
 
 /// Boxes for a frame `step` frames after the previous detection, with the
-/// next detection `span` frames after it.
+/// next detection `span` frames after it; `motions_after` holds the
+/// picture's motion on each frame from `step + 1` to `span`.
 fn in_between(
     before: &[Track],
     coasted: &[Track],
     after: &[Track],
-    step: usize,
-    span: usize,
+    (step, span): (usize, usize),
+    motions_after: &[Option<(f32, f32)>],
     config: &BlurConfig,
 ) -> Vec<FaceBox> {
     let mut boxes = Vec::new();
@@ -400,9 +441,29 @@ fn in_between(
     // there on the frames before.
     let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
     for track in after.iter().filter(uncertain) {
-        boxes.push(grown(&track.region, config.max_motion_px_per_frame * (span - step) as f32));
+        boxes.push(reach_back(&track.region, motions_after, config));
     }
     boxes
+}
+
+/// Where a face found at `region` may have been the given frames earlier:
+/// moved back along the camera's measured path, and grown by the face's
+/// own reach on each frame — or by the fastest head turn's on a frame
+/// whose motion is unknown.
+fn reach_back(region: &FaceBox, motions: &[Option<(f32, f32)>], config: &BlurConfig) -> FaceBox {
+    let own = config.face_motion_share_per_frame * region.width.max(region.height) + config.face_motion_px_per_frame;
+    let own = own.min(config.max_motion_px_per_frame);
+    let (mut dx, mut dy, mut reach) = (0.0, 0.0, 0.0);
+    for motion in motions {
+        match motion {
+            Some((x, y)) => {
+                (dx, dy) = (dx + x, dy + y);
+                reach += own;
+            }
+            None => reach += config.max_motion_px_per_frame,
+        }
+    }
+    grown(&FaceBox { x: region.x - dx, y: region.y - dy, ..*region }, reach)
 }
 
 /// Room for a face followed across two detections to stray from the
@@ -465,8 +526,10 @@ impl BlurConfig {
         if !positive(self.margin_px)
             || !positive(self.max_motion_px_per_frame)
             || !positive(self.max_deviation_px_per_frame)
+            || !positive(self.face_motion_share_per_frame)
+            || !positive(self.face_motion_px_per_frame)
         {
-            return Err(BlurError::Config("margin, motion reach and deviation must be finite and not negative"));
+            return Err(BlurError::Config("margins, motion reaches and deviation must be finite and not negative"));
         }
         let tracker = &self.tracker;
         let share = |v: f32| (0.0..=1.0).contains(&v);

@@ -120,6 +120,11 @@ fn face(x: f32, y: f32, size: f32) -> FaceBox {
 
 /// Every pixel of the face's inscribed ellipse lies in some region.
 fn covered(truth: &FaceBox, regions: &[Ellipse]) -> bool {
+    covered_in(truth, regions, (W, H))
+}
+
+/// [`covered`] in a frame of another size.
+fn covered_in(truth: &FaceBox, regions: &[Ellipse], (w, h): (u32, u32)) -> bool {
     let inscribed = Ellipse {
         cx: truth.x + truth.width / 2.0,
         cy: truth.y + truth.height / 2.0,
@@ -127,7 +132,7 @@ fn covered(truth: &FaceBox, regions: &[Ellipse]) -> bool {
         ry: truth.height / 2.0,
     };
     let (x0, y0) = (truth.x.max(0.0) as u32, truth.y.max(0.0) as u32);
-    let (x1, y1) = (((truth.x + truth.width) as u32).min(W), ((truth.y + truth.height) as u32).min(H));
+    let (x1, y1) = (((truth.x + truth.width) as u32).min(w), ((truth.y + truth.height) as u32).min(h));
     (y0..y1).all(|y| (x0..x1).all(|x| !inscribed.contains(x, y) || regions.iter().any(|r| r.contains(x, y))))
 }
 
@@ -350,5 +355,83 @@ fn rejects_configs_that_could_leak_or_stall() {
         BlurConfig { frame_budget_ns: Some(0), ..config() },
     ] {
         assert!(BlurStage::<u32>::new(detector(), bad, clock.clone()).is_err(), "{bad:?}");
+    }
+}
+
+/// The camera pans: the 720p picture moves 64 px a frame to the left, and
+/// with it a bystander standing still, 24 px wide, who appears three
+/// frames before a detection (a door opens). The stage measures the pan
+/// and follows the face back along it: the face's own reach (about 22 px a
+/// frame) alone would lose it, and the fastest turn's reach (80 px a frame,
+/// used when motion is not measured) covers far more than the face.
+#[test]
+fn a_face_appearing_during_a_pan_is_followed_back_along_the_measured_motion() {
+    let (w, h) = (1280u32, 720u32);
+    let world_width = 1900;
+    let world = crate::blur::motion::test_scene::scene(world_width, h as usize);
+    let pan = |i: u32| {
+        let luma =
+            crate::blur::motion::test_scene::view(&world, world_width, 64 * i as usize, 0, w as usize, h as usize);
+        let mut image = I420Image::grey(w, h);
+        image.data[..luma.len()].copy_from_slice(&luma);
+        image.data[..4].copy_from_slice(&i.to_le_bytes());
+        image
+    };
+    let truth = |i: u32| if i >= 5 { vec![face(900.0 - 64.0 * (i - 5) as f32, 300.0, 24.0)] } else { Vec::new() };
+    let widest_before_found = |config: BlurConfig| {
+        let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config);
+        let mut released = Vec::new();
+        for i in 0..9 {
+            released.extend(rig.stage.push(pan(i), i64::from(i) * BUDGET_NS, i));
+        }
+        released.extend(rig.stage.flush());
+        let runs = rig.runs.lock().unwrap().clone();
+        let first_seen = *runs.iter().find(|&&r| r >= 5).unwrap();
+        assert_eq!(first_seen, 8, "the face must appear three frames before a detection: {runs:?}");
+        let mut widest: f32 = 0.0;
+        for frame in &released {
+            for face in truth(frame.tag) {
+                let regions = &frame.blur.regions;
+                assert!(covered_in(&face, regions, (w, h)), "frame {} leaks {face:?}: {regions:?}", frame.tag);
+            }
+            if (5..first_seen).contains(&frame.tag) {
+                widest = frame.blur.regions.iter().map(|r| 2.0 * r.rx).fold(widest, f32::max);
+            }
+        }
+        widest
+    };
+    let followed = widest_before_found(config());
+    let unmeasured = widest_before_found(BlurConfig { measure_camera_motion: false, ..config() });
+    assert!(followed < unmeasured / 2.0, "followed back: {followed} px wide; within the fastest turn: {unmeasured} px");
+}
+
+/// On flat frames the motion cannot be measured: a face appearing between
+/// detections and moving 60 px a frame (far beyond its own reach) is still
+/// covered, by the fastest head turn's reach.
+#[test]
+fn where_the_motion_cannot_be_measured_the_fastest_turn_is_assumed() {
+    let flat = |i: u32| {
+        let mut image = I420Image::grey(W, H);
+        image.data[..4].copy_from_slice(&i.to_le_bytes());
+        image
+    };
+    let truth = |i: u32| if i >= 5 { vec![face(20.0 + 60.0 * (i - 5) as f32, 100.0, 24.0)] } else { Vec::new() };
+    let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
+    let mut released = Vec::new();
+    for i in 0..9 {
+        released.extend(rig.stage.push(flat(i), i64::from(i) * BUDGET_NS, i));
+    }
+    released.extend(rig.stage.flush());
+    let runs = rig.runs.lock().unwrap().clone();
+    assert!(!runs.contains(&5) && !runs.contains(&6), "the face must appear between detections: {runs:?}");
+    for frame in &released {
+        for face in truth(frame.tag) {
+            assert!(
+                covered(&face, &frame.blur.regions),
+                "frame {} leaks {face:?}: {:?}",
+                frame.tag,
+                frame.blur.regions
+            );
+        }
     }
 }
