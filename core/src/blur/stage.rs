@@ -8,7 +8,9 @@
 //! the next detection, and only then are released: a track seen at both
 //! detections is interpolated between them, a track that vanished coasts on
 //! its velocity, and a face found for the first time is blurred back to the
-//! previous detection, its box grown by the largest plausible motion.
+//! previous detection, following the camera's measured motion with its box
+//! grown by its own plausible motion (by the fastest head turn's where the
+//! camera's motion could not be measured).
 //!
 //! Failing closed: a detector error, or the stage falling further behind its
 //! budget than `max_lag_ns`, obscures the affected frames whole (or drops
@@ -180,7 +182,13 @@ pub struct BlurStage<T> {
     /// Frames to the next detection (k); 1 until a detection was timed.
     interval: u32,
     detect_cost_ns: Option<f64>,
+    /// Time per frame spent on all but detection, smoothed over cycles.
     other_cost_ns: f64,
+    /// That time and the calls since the last detection: averaged over a
+    /// whole cycle, since the frames between detections cost little and
+    /// the detection's call blurs them all.
+    cycle_other_ns: i64,
+    cycle_calls: u32,
     lag_ns: i64,
     /// Failing closed until the lag is paid back.
     behind: bool,
@@ -207,6 +215,8 @@ impl<T> BlurStage<T> {
             interval: 1,
             detect_cost_ns: None,
             other_cost_ns: 0.0,
+            cycle_other_ns: 0,
+            cycle_calls: 0,
             lag_ns: 0,
             behind: false,
             retry_next: false,
@@ -241,10 +251,11 @@ impl<T> BlurStage<T> {
     /// Takes a frame; returns the frames now released (possibly none, while
     /// they wait for the next detection).
     pub fn push(&mut self, image: I420Image, timestamp_ns: i64, tag: T) -> Vec<ReleasedFrame<T>> {
+        let started = self.clock.now_ns();
         let motion = self.measure_motion(&image);
         self.buffer.push_back(Pending { image, timestamp_ns, tag, motion });
         let due = self.buffer.len() >= self.interval as usize;
-        self.release(due)
+        self.release(due, started)
     }
 
     /// Releases every waiting frame: the newest is detected on, so the
@@ -256,7 +267,7 @@ impl<T> BlurStage<T> {
         if self.buffer.is_empty() {
             return Vec::new();
         }
-        self.release(true)
+        self.release(true, self.clock.now_ns())
     }
 
     /// The picture's motion since the frame pushed before, when it can be told.
@@ -273,9 +284,8 @@ impl<T> BlurStage<T> {
     }
 
     /// Fails the buffer closed while behind, else detects and releases it
-    /// when `detect`; then accounts for the time spent.
-    fn release(&mut self, detect: bool) -> Vec<ReleasedFrame<T>> {
-        let started = self.clock.now_ns();
+    /// when `detect`; then accounts for the time spent since `started`.
+    fn release(&mut self, detect: bool, started: i64) -> Vec<ReleasedFrame<T>> {
         let (released, detect_ns) = if self.behind {
             (self.fail_closed_all(FailCause::OverBudget), 0)
         } else if detect {
@@ -300,7 +310,13 @@ impl<T> BlurStage<T> {
             log::info!("face blurring caught up with its budget");
             self.behind = false;
         }
-        smooth(&mut self.other_cost_ns, (spent - detect_ns).max(0) as f64);
+        self.cycle_other_ns = self.cycle_other_ns.saturating_add((spent - detect_ns).max(0));
+        self.cycle_calls += 1;
+        if self.buffer.is_empty() {
+            let per_call = self.cycle_other_ns as f64 / f64::from(self.cycle_calls);
+            smooth(&mut self.other_cost_ns, per_call);
+            (self.cycle_other_ns, self.cycle_calls) = (0, 0);
+        }
         if std::mem::take(&mut self.retry_next) {
             self.interval = 1;
         } else if let Some(detect) = self.detect_cost_ns {
