@@ -55,13 +55,13 @@ pub struct BlurBenchArgs {
     frames: usize,
     #[arg(long)]
     face_model: Option<PathBuf>,
-    /// The detector's whole-frame input size, e.g. `640x360` (the default) or `1280x720`.
+    /// The detector's whole-frame input size, e.g. `320x180` (the default) or `640x360`.
     #[arg(long, value_parser = parse_size)]
     detector_size: Option<(u32, u32)>,
     /// The small-face pass's input size (default `1280x720`).
     #[arg(long, value_parser = parse_size, conflicts_with = "no_small_face_pass")]
     small_face_size: Option<(u32, u32)>,
-    /// Largest face (frame pixels) kept from the small-face pass.
+    /// Largest face kept from the small-face pass, in its network pixels (default 160).
     #[arg(long, conflicts_with = "no_small_face_pass")]
     small_face_max: Option<f32>,
     /// Only the whole-frame pass.

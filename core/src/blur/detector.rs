@@ -163,6 +163,9 @@ const MODEL_NAME: &str = "retinaface-tiny";
 /// Faces are few; this bounds the suppression's quadratic cost if a low
 /// threshold lets thousands of priors through (the reference code uses 10 000).
 const MAX_CANDIDATES: usize = 2000;
+/// About the smallest face, in network pixels, the model finds reliably
+/// (measured: a 60-px face at 640×360 of a 720p frame is found, a 48-px one not).
+const SMALLEST_FACE_PX: f32 = 28.0;
 /// The small-face pass runs when the whole-frame pass shrinks the frame
 /// by more than this: below, it would see nothing the first did not.
 const SMALL_FACE_PASS_MIN_GAIN: f32 = 1.25;
@@ -218,8 +221,7 @@ impl FaceDetector for RetinaFaceDetector {
         let shrunk = 1.0 / letterbox.scale_x.min(letterbox.scale_y);
         if let Some(pass) = self.small_faces.as_mut().filter(|_| shrunk > SMALL_FACE_PASS_MIN_GAIN) {
             faces.extend(pass.detect(frame, threshold, nms_iou)?.0);
-            // A face both passes found is one face.
-            faces = retinaface::suppress_overlaps(faces, nms_iou, MAX_CANDIDATES);
+            faces = merge_overlaps(faces, nms_iou);
         }
         Ok(faces)
     }
@@ -335,8 +337,15 @@ fn check_config(config: &DetectorConfig) -> Result<(), DetectError> {
         if !side_ok(pass.input_width) || !side_ok(pass.input_height) {
             return Err(DetectError::Config("small-face pass width and height must be within 32..=4096"));
         }
-        if !(pass.max_face_px.is_finite() && pass.max_face_px > 0.0) {
-            return Err(DetectError::Config("small-face pass largest face must be positive"));
+        // The passes must hand over without a gap: the whole-frame pass finds
+        // faces from about 28 of its network pixels, which are this many of
+        // the small-face pass's at most.
+        let finer = (pass.input_width as f32 / config.input_width as f32)
+            .max(pass.input_height as f32 / config.input_height as f32);
+        if !(pass.max_face_px.is_finite() && pass.max_face_px >= SMALLEST_FACE_PX * finer) {
+            return Err(DetectError::Config(
+                "the small-face pass's largest face must reach the smallest the whole-frame pass finds",
+            ));
         }
     }
     if !(config.score_threshold > 0.0 && config.score_threshold < 1.0) {
@@ -346,6 +355,27 @@ fn check_config(config: &DetectorConfig) -> Result<(), DetectError> {
         return Err(DetectError::Config("NMS IoU must be within 0..=1 (0 excluded)"));
     }
     Ok(())
+}
+
+/// A face both passes found is one face, covered by the union of its two
+/// boxes: the stronger box is not always the one that covers it all.
+fn merge_overlaps(mut boxes: Vec<FaceBox>, max_iou: f32) -> Vec<FaceBox> {
+    boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut merged: Vec<FaceBox> = Vec::with_capacity(boxes.len());
+    for candidate in boxes {
+        match merged.iter_mut().find(|m| m.iou(&candidate) > max_iou) {
+            Some(kept) => *kept = union(kept, &candidate),
+            None => merged.push(candidate),
+        }
+    }
+    merged
+}
+
+/// The smallest box holding both, with the higher score.
+fn union(a: &FaceBox, b: &FaceBox) -> FaceBox {
+    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+    let (x1, y1) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
+    FaceBox { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: a.score.max(b.score) }
 }
 
 fn check_frame(frame: &I420Image) -> Result<(), DetectError> {
@@ -402,11 +432,27 @@ mod tests {
     }
 
     #[test]
+    fn boxes_of_one_face_from_both_passes_merge_into_their_union() {
+        let b = |x: f32, w: f32, score: f32| FaceBox { x, y: 10.0, width: w, height: w, score };
+        let merged = merge_overlaps(vec![b(100.0, 40.0, 0.6), b(104.0, 44.0, 0.9), b(300.0, 30.0, 0.7)], 0.4);
+        assert_eq!(
+            merged,
+            vec![FaceBox { x: 100.0, y: 10.0, width: 48.0, height: 44.0, score: 0.9 }, b(300.0, 30.0, 0.7)]
+        );
+    }
+
+    #[test]
     fn rejects_configs_and_frames_it_cannot_use() {
         let config = DetectorConfig { input_width: 16, ..DetectorConfig::default() };
         assert!(matches!(RetinaFaceDetector::from_bytes(&[], config), Err(DetectError::Config(_))));
         let config = DetectorConfig { score_threshold: f32::NAN, ..DetectorConfig::default() };
         assert!(matches!(check_config(&config), Err(DetectError::Config(_))));
+        // 320×180 finds faces from 28 of its pixels, 112 at 1280×720: a
+        // small-face pass that stops at 100 leaves a gap.
+        let gap = SmallFacePass { input_width: 1280, input_height: 720, max_face_px: 100.0 };
+        let config = DetectorConfig { small_faces: Some(gap), ..DetectorConfig::default() };
+        assert!(matches!(check_config(&config), Err(DetectError::Config(_))));
+        assert!(check_config(&DetectorConfig::default()).is_ok());
         let mut short = I420Image::grey(64, 48);
         short.data.pop();
         assert!(matches!(check_frame(&short), Err(DetectError::FrameSize { needed: 4608, .. })));

@@ -9,11 +9,14 @@
 //! The model is a translation of the whole picture, found by block matching
 //! (sum of absolute differences) on a luma pyramid: an exhaustive search
 //! on the coarsest level, refined level by level down to a quarter of the
-//! frame's resolution, so within about 2 px. It gives no answer when it
+//! frame's resolution, so within about 4 px. It gives no answer when it
 //! cannot vouch for one: a flat or repetitive picture (no clear best
-//! match), a scene change (the best match is poor), or motion at the edge
-//! of the search (maybe beyond it). Rotation about the lens axis and
-//! parallax are not modelled; the stage's per-face reach covers them.
+//! match), a scene change (the best match is poor), motion at the edge of
+//! the search (maybe beyond it), or a picture that did not move as one:
+//! each of 3×3 tiles must find its own best match within one cell of the
+//! whole picture's, so a roll of the head (the corners move, the centre
+//! does not), strong parallax, or a large moving foreground (the worker's
+//! hands, a passer-by filling half the view) gives no answer either.
 
 /// The frame's luma at 1/4, 1/8 and 1/16 of its size, kept for matching
 /// against the next frame.
@@ -48,6 +51,15 @@ const MIN_UNIQUENESS: f32 = 0.2;
 /// …and be good in absolute terms: above this share of the average, the
 /// pictures do not match at any shift (a cut, a flash, a hand over the lens).
 const MAX_BEST_SHARE: f32 = 0.6;
+/// Tiles per side for the check that the picture moved as one.
+const TILES: usize = 3;
+/// Shifts each tile tries around the whole picture's, in finest cells.
+const TILE_SEARCH: i32 = 2;
+/// A tile whose ±2-cell search has more depth than this votes (a smaller
+/// search than the whole picture's, so less depth); at least
+/// `MIN_VOTING_TILES` must vote, and all that do must agree.
+const MIN_TILE_DEPTH: f32 = 0.5;
+const MIN_VOTING_TILES: usize = 5;
 
 impl Pyramid {
     /// The pyramid of an I420 frame's luma (`width` × `height` bytes first).
@@ -84,6 +96,9 @@ impl Pyramid {
             shift = (shift.0 * 2, shift.1 * 2);
             shift = refine(&self.levels[level], &previous.levels[level], shift)?;
         }
+        if !moved_as_one(&self.levels[0], &previous.levels[0], shift) {
+            return None;
+        }
         let finest = FINEST_SCALE as f32;
         Some((shift.0 as f32 * finest, shift.1 as f32 * finest))
     }
@@ -92,6 +107,10 @@ impl Pyramid {
 /// Averages `factor`×`factor` blocks; a partial block at the edge is left out.
 fn downscale(px: &[u8], width: usize, height: usize, factor: usize) -> Plane {
     let (w, h) = (width / factor, height / factor);
+    if w == 0 || h == 0 || px.len() < width * height {
+        // Too small to match on: an empty level gives no answer.
+        return Plane { width: 0, height: 0, px: Vec::new() };
+    }
     let mut sums = vec![0u32; w];
     let mut out = Vec::with_capacity(w * h);
     for row in 0..h {
@@ -107,21 +126,36 @@ fn downscale(px: &[u8], width: usize, height: usize, factor: usize) -> Plane {
     Plane { width: w, height: h, px: out }
 }
 
+/// A rectangle of cells: columns `x`, rows `y`.
+#[derive(Debug, Clone)]
+struct Window {
+    x: std::ops::Range<usize>,
+    y: std::ops::Range<usize>,
+}
+
+impl Window {
+    /// The plane less `margin` cells on every side; `None` if nothing is left.
+    fn inset(plane: &Plane, margin: usize) -> Option<Window> {
+        let fits = |side: usize| side > 2 * margin;
+        (fits(plane.width) && fits(plane.height))
+            .then(|| Window { x: margin..plane.width - margin, y: margin..plane.height - margin })
+    }
+}
+
 /// Mean absolute difference per pixel between `now` and `before` moved by
-/// `shift`, over the window `margin` cells in from every edge (the same
-/// pixels for every shift within the margin).
-fn mean_difference(now: &Plane, before: &Plane, shift: (i32, i32), margin: usize) -> f32 {
-    let (w, h) = (now.width, now.height);
-    let cols = margin..w - margin;
+/// `shift`, over `window`, which lies at least |shift| cells inside the
+/// edges (so every shift compares the same pixels of `now`).
+fn mean_difference(now: &Plane, before: &Plane, shift: (i32, i32), window: &Window) -> f32 {
+    let w = now.width;
     let mut total = 0u64;
-    for y in margin..h - margin {
+    for y in window.y.clone() {
         let from_y = (y as i32 - shift.1) as usize;
-        let a = &now.px[y * w..][cols.clone()];
-        let from_x = (cols.start as i32 - shift.0) as usize;
+        let a = &now.px[y * w..][window.x.clone()];
+        let from_x = (window.x.start as i32 - shift.0) as usize;
         let b = &before.px[from_y * w + from_x..][..a.len()];
         total += a.iter().zip(b).map(|(&p, &q)| u64::from(p.abs_diff(q))).sum::<u64>();
     }
-    total as f32 / ((w - 2 * margin) * (h - 2 * margin)) as f32
+    total as f32 / (window.x.len() * window.y.len()).max(1) as f32
 }
 
 /// Every shift within `reach` cells; the best if it is trustworthy (see
@@ -130,12 +164,12 @@ fn exhaustive_search(now: &Plane, before: &Plane, reach: i32) -> Option<(i32, i3
     if reach < 2 {
         return None;
     }
-    let margin = reach as usize;
+    let window = Window::inset(now, reach as usize)?;
     let side = 2 * reach + 1;
     let mut costs = Vec::with_capacity((side * side) as usize);
     for dy in -reach..=reach {
         for dx in -reach..=reach {
-            costs.push(((dx, dy), mean_difference(now, before, (dx, dy), margin)));
+            costs.push(((dx, dy), mean_difference(now, before, (dx, dy), &window)));
         }
     }
     let &(best, best_cost) = costs.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
@@ -156,17 +190,60 @@ fn refine(now: &Plane, before: &Plane, guess: (i32, i32)) -> Option<(i32, i32)> 
     if 2 * margin + 8 > now.width.min(now.height) {
         return None;
     }
-    let mut best = (guess, f32::INFINITY);
-    for dy in -1..=1 {
-        for dx in -1..=1 {
+    let window = Window::inset(now, margin)?;
+    Some(best_shift_near(now, before, guess, 1, &window).0)
+}
+
+/// The shift within `radius` cells of `guess` that matches best over
+/// `window`, its cost, and the mean cost of all those tried.
+fn best_shift_near(
+    now: &Plane,
+    before: &Plane,
+    guess: (i32, i32),
+    radius: i32,
+    window: &Window,
+) -> ((i32, i32), f32, f32) {
+    let (mut best, mut best_cost, mut sum, mut count) = (guess, f32::INFINITY, 0.0, 0.0);
+    for dy in -radius..=radius {
+        for dx in -radius..=radius {
             let shift = (guess.0 + dx, guess.1 + dy);
-            let cost = mean_difference(now, before, shift, margin);
-            if cost < best.1 {
-                best = (shift, cost);
+            let cost = mean_difference(now, before, shift, window);
+            (sum, count) = (sum + cost, count + 1.0);
+            if cost < best_cost {
+                (best, best_cost) = (shift, cost);
             }
         }
     }
-    Some(best.0)
+    (best, best_cost, sum / count)
+}
+
+/// Each of 3×3 tiles of the finest level, searched around `shift`, finds
+/// its best match within one cell of it (tiles too flat to tell abstain,
+/// and enough must vote).
+fn moved_as_one(now: &Plane, before: &Plane, shift: (i32, i32)) -> bool {
+    let margin = (shift.0.abs().max(shift.1.abs()) + TILE_SEARCH) as usize;
+    let Some(inner) = Window::inset(now, margin) else { return false };
+    let (tile_w, tile_h) = (inner.x.len() / TILES, inner.y.len() / TILES);
+    if tile_w < 4 || tile_h < 4 {
+        return false;
+    }
+    let mut voters = 0;
+    for row in 0..TILES {
+        for col in 0..TILES {
+            let x0 = inner.x.start + col * tile_w;
+            let y0 = inner.y.start + row * tile_h;
+            let tile = Window { x: x0..x0 + tile_w, y: y0..y0 + tile_h };
+            let (best, best_cost, mean) = best_shift_near(now, before, shift, TILE_SEARCH, &tile);
+            if mean - best_cost < MIN_TILE_DEPTH {
+                continue;
+            }
+            if (best.0 - shift.0).abs() > 1 || (best.1 - shift.1).abs() > 1 {
+                return false;
+            }
+            voters += 1;
+        }
+    }
+    voters >= MIN_VOTING_TILES
 }
 
 /// Test pictures with texture like a real scene's, for the motion tests
@@ -206,6 +283,29 @@ pub(crate) mod test_scene {
         px
     }
 
+    /// A `width`×`height` view of `world` centred on (cx, cy), turned by
+    /// `angle` radians about its centre (a roll of the head).
+    pub(crate) fn rolled_view(
+        world: &[u8],
+        world_width: usize,
+        centre: (f32, f32),
+        size: (usize, usize),
+        angle: f32,
+    ) -> Vec<u8> {
+        let (width, height) = size;
+        let (sin, cos) = angle.sin_cos();
+        let mut px = Vec::with_capacity(width * height);
+        for y in 0..height {
+            for x in 0..width {
+                let (dx, dy) = (x as f32 - width as f32 / 2.0, y as f32 - height as f32 / 2.0);
+                let wx = (centre.0 + dx * cos - dy * sin).round() as usize;
+                let wy = (centre.1 + dx * sin + dy * cos).round() as usize;
+                px.push(world[wy * world_width + wx]);
+            }
+        }
+        px
+    }
+
     /// A `width`×`height` view of `world` with its top-left corner at (x, y).
     pub(crate) fn view(world: &[u8], world_width: usize, x: usize, y: usize, width: usize, height: usize) -> Vec<u8> {
         (0..height).flat_map(|row| world[(y + row) * world_width + x..][..width].to_vec()).collect()
@@ -214,7 +314,7 @@ pub(crate) mod test_scene {
 
 #[cfg(test)]
 mod tests {
-    use super::test_scene::{scene, view};
+    use super::test_scene::{rolled_view, scene, view};
     use super::*;
 
     #[test]
@@ -248,6 +348,43 @@ mod tests {
         assert_eq!(far.motion_since(&a), None, "300 px in one frame is beyond the search");
         let other_size = Pyramid::of_luma(&view(&world, 2400, 0, 0, 320, 240), 320, 240);
         assert_eq!(other_size.motion_since(&a), None);
+    }
+
+    #[test]
+    fn a_roll_of_the_head_gives_no_answer() {
+        // 2° in one frame: 25 px at the corners of 720p, nothing at the centre.
+        let world = scene(1600, 1200);
+        let (w, h) = (1280, 720);
+        let level = rolled_view(&world, 1600, (800.0, 600.0), (w, h), 0.0);
+        let rolled = rolled_view(&world, 1600, (800.0, 600.0), (w, h), 2f32.to_radians());
+        let before = Pyramid::of_luma(&level, w, h);
+        assert_eq!(Pyramid::of_luma(&rolled, w, h).motion_since(&before), None);
+        assert_eq!(Pyramid::of_luma(&level, w, h).motion_since(&before), Some((0.0, 0.0)));
+    }
+
+    #[test]
+    fn a_large_moving_foreground_gives_no_answer() {
+        // The left half (the worker's arm) moves 40 px right; the scene behind stands still.
+        let world = scene(1800, 900);
+        let (w, h) = (1280, 720);
+        let arm = |x: usize| view(&world, 1800, x, 100, w, h);
+        let with_arm = |x: usize| {
+            let (mut picture, arm) = (view(&world, 1800, 300, 0, w, h), arm(x));
+            for row in 0..h {
+                picture[row * w..][..w / 2].copy_from_slice(&arm[row * w..][..w / 2]);
+            }
+            picture
+        };
+        let before = Pyramid::of_luma(&with_arm(440), w, h);
+        assert_eq!(Pyramid::of_luma(&with_arm(400), w, h).motion_since(&before), None);
+    }
+
+    #[test]
+    fn frames_too_small_to_match_give_no_answer() {
+        for (w, h) in [(2, 2), (6, 4), (40, 30)] {
+            let a = Pyramid::of_luma(&vec![128u8; w * h], w, h);
+            assert_eq!(a.motion_since(&a), None, "{w}x{h}");
+        }
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct BlurConfig {
     /// 30 fps is about 2.4 m/s, a run. The pixels cover what the camera
     /// motion model leaves out (a head's roll turns the picture).
     pub face_motion_share_per_frame: f32,
+    /// Pixels added to a face's own reach per frame (at least 4, the
+    /// motion measurement's error).
     pub face_motion_px_per_frame: f32,
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them (a head's jiggle), in luma pixels.
@@ -275,10 +277,13 @@ impl<T> BlurStage<T> {
         if !self.config.measure_camera_motion {
             return None;
         }
+        // Taken first: a frame that cannot be measured breaks the chain, so
+        // the next one is never compared with an older frame.
+        let last = self.last_pyramid.take();
         let (width, height) = (image.width as usize, image.height as usize);
         let luma = image.data.get(..width * height)?;
         let pyramid = Pyramid::of_luma(luma, width, height);
-        let motion = self.last_pyramid.as_ref().and_then(|last| pyramid.motion_since(last));
+        let motion = last.and_then(|last| pyramid.motion_since(&last));
         self.last_pyramid = Some(pyramid);
         motion
     }
@@ -372,7 +377,7 @@ impl<T> BlurStage<T> {
                 let margin = |t: &Track| if followed(t) { stray(&self.config, span) } else { 0.0 };
                 after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
-                in_between(&before, &coasted[index], &after, (step, span), &motions[step..], &self.config)
+                in_between(&before, &coasted[index], &after, (step, span), &motions, &self.config)
             };
             boxes.retain(|b| b.width > 0.0 && b.height > 0.0);
             let mut image = pending.image;
@@ -425,25 +430,38 @@ impl<T> BlurStage<T> {
 }
 
 /// Boxes for a frame `step` frames after the previous detection, with the
-/// next detection `span` frames after it; `motions_after` holds the
-/// picture's motion on each frame from `step + 1` to `span`.
+/// next detection `span` frames after it; `motions[i]` is the picture's
+/// motion on frame `i + 1` of the interval.
 fn in_between(
     before: &[Track],
     coasted: &[Track],
     after: &[Track],
     (step, span): (usize, usize),
-    motions_after: &[Option<(f32, f32)>],
+    motions: &[Option<(f32, f32)>],
     config: &BlurConfig,
 ) -> Vec<FaceBox> {
     let mut boxes = Vec::new();
+    // The camera's path: how far the picture moved by this frame and by the
+    // detection frame, when every frame's motion is known.
+    let path = total_motion(&motions[..step]).zip(total_motion(motions));
     for track in coasted {
         let seen_again = seen_at(after, track.id);
         let start = seen_at(before, track.id);
         match (seen_again, start) {
             // Seen at both detections: between the two places, with room
-            // for straying from the straight line.
+            // for straying from the straight line; the line is drawn in the
+            // scene and carried along the camera's path when it is known
+            // (a glance away and back moves the face far off the line
+            // between its two places in the picture).
             (Some(end), Some(start)) => {
-                boxes.push(grown(&lerp(&start.region, &end.region, step as f32 / span as f32), stray(config, span)));
+                let t = step as f32 / span as f32;
+                let place = match path {
+                    Some((by_now, by_end)) => {
+                        moved(&lerp(&start.region, &moved(&end.region, by_end, -1.0), t), by_now, 1.0)
+                    }
+                    None => lerp(&start.region, &end.region, t),
+                };
+                boxes.push(grown(&place, stray(config, span)));
             }
             // Not seen again: where its motion takes it.
             (None, _) => boxes.push(track.region),
@@ -457,9 +475,19 @@ fn in_between(
     // there on the frames before.
     let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
     for track in after.iter().filter(uncertain) {
-        boxes.push(reach_back(&track.region, motions_after, config));
+        boxes.push(reach_back(&track.region, &motions[step..], config));
     }
     boxes
+}
+
+/// The summed motion of `motions`, if every one is known.
+fn total_motion(motions: &[Option<(f32, f32)>]) -> Option<(f32, f32)> {
+    motions.iter().try_fold((0.0, 0.0), |(x, y), m| m.map(|(dx, dy)| (x + dx, y + dy)))
+}
+
+/// `b` moved by `sign` × `by`.
+fn moved(b: &FaceBox, by: (f32, f32), sign: f32) -> FaceBox {
+    FaceBox { x: b.x + sign * by.0, y: b.y + sign * by.1, ..*b }
 }
 
 /// Where a face found at `region` may have been the given frames earlier:
@@ -479,7 +507,7 @@ fn reach_back(region: &FaceBox, motions: &[Option<(f32, f32)>], config: &BlurCon
             None => reach += config.max_motion_px_per_frame,
         }
     }
-    grown(&FaceBox { x: region.x - dx, y: region.y - dy, ..*region }, reach)
+    grown(&moved(region, (dx, dy), -1.0), reach)
 }
 
 /// Room for a face followed across two detections to stray from the
@@ -543,9 +571,13 @@ impl BlurConfig {
             || !positive(self.max_motion_px_per_frame)
             || !positive(self.max_deviation_px_per_frame)
             || !positive(self.face_motion_share_per_frame)
-            || !positive(self.face_motion_px_per_frame)
         {
             return Err(BlurError::Config("margins, motion reaches and deviation must be finite and not negative"));
+        }
+        // The camera's motion is measured to within about 4 px: a face's own
+        // reach must cover that error at least.
+        if !(self.face_motion_px_per_frame.is_finite() && self.face_motion_px_per_frame >= 4.0) {
+            return Err(BlurError::Config("a face's own reach must be at least 4 px a frame"));
         }
         let tracker = &self.tracker;
         let share = |v: f32| (0.0..=1.0).contains(&v);

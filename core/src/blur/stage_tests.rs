@@ -114,6 +114,26 @@ fn run(stage: &mut BlurStage<u32>, count: u32) -> Vec<ReleasedFrame<u32>> {
     out
 }
 
+/// Pushes `frame(i)` for `i` in `0..count`, then flushes.
+fn run_frames(stage: &mut BlurStage<u32>, frame: impl Fn(u32) -> I420Image, count: u32) -> Vec<ReleasedFrame<u32>> {
+    let mut out = Vec::new();
+    for i in 0..count {
+        out.extend(stage.push(frame(i), i64::from(i) * BUDGET_NS, i));
+    }
+    out.extend(stage.flush());
+    out
+}
+
+/// Every true face of every released frame is covered.
+fn assert_faces_covered(released: &[ReleasedFrame<u32>], truth: impl Fn(u32) -> Vec<FaceBox>, size: (u32, u32)) {
+    for frame in released {
+        for face in truth(frame.tag) {
+            let regions = &frame.blur.regions;
+            assert!(covered_in(&face, regions, size), "frame {} leaks {face:?}: {regions:?}", frame.tag);
+        }
+    }
+}
+
 fn face(x: f32, y: f32, size: f32) -> FaceBox {
     FaceBox { x, y, width: size, height: size, score: 0.9 }
 }
@@ -226,16 +246,7 @@ fn a_face_appearing_between_detections_is_blurred_back_to_the_previous_one() {
     let released = run(&mut rig.stage, 14);
     let runs = rig.runs.lock().unwrap().clone();
     assert!(!runs.contains(&7), "the test needs a face first seen after its first frame: {runs:?}");
-    for frame in &released {
-        for face in truth(frame.tag) {
-            assert!(
-                covered(&face, &frame.blur.regions),
-                "frame {} leaks {face:?}: {:?}",
-                frame.tag,
-                frame.blur.regions
-            );
-        }
-    }
+    assert_faces_covered(&released, truth, (W, H));
 }
 
 #[test]
@@ -353,6 +364,8 @@ fn rejects_configs_that_could_leak_or_stall() {
         BlurConfig { margin_px: f32::NAN, ..config() },
         BlurConfig { max_detection_interval: 0, ..config() },
         BlurConfig { frame_budget_ns: Some(0), ..config() },
+        BlurConfig { face_motion_px_per_frame: 0.0, ..config() },
+        BlurConfig { face_motion_share_per_frame: -0.1, ..config() },
     ] {
         assert!(BlurStage::<u32>::new(detector(), bad, clock.clone()).is_err(), "{bad:?}");
     }
@@ -369,40 +382,56 @@ fn a_face_appearing_during_a_pan_is_followed_back_along_the_measured_motion() {
     let (w, h) = (1280u32, 720u32);
     let world_width = 1900;
     let world = crate::blur::motion::test_scene::scene(world_width, h as usize);
-    let pan = |i: u32| {
-        let luma =
-            crate::blur::motion::test_scene::view(&world, world_width, 64 * i as usize, 0, w as usize, h as usize);
-        let mut image = I420Image::grey(w, h);
-        image.data[..luma.len()].copy_from_slice(&luma);
-        image.data[..4].copy_from_slice(&i.to_le_bytes());
-        image
-    };
+    let pan = |i: u32| camera_view(&world, world_width, 64 * i as usize, i);
     let truth = |i: u32| if i >= 5 { vec![face(900.0 - 64.0 * (i - 5) as f32, 300.0, 24.0)] } else { Vec::new() };
     let widest_before_found = |config: BlurConfig| {
         let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config);
-        let mut released = Vec::new();
-        for i in 0..9 {
-            released.extend(rig.stage.push(pan(i), i64::from(i) * BUDGET_NS, i));
-        }
-        released.extend(rig.stage.flush());
+        let released = run_frames(&mut rig.stage, pan, 9);
         let runs = rig.runs.lock().unwrap().clone();
         let first_seen = *runs.iter().find(|&&r| r >= 5).unwrap();
         assert_eq!(first_seen, 8, "the face must appear three frames before a detection: {runs:?}");
-        let mut widest: f32 = 0.0;
-        for frame in &released {
-            for face in truth(frame.tag) {
-                let regions = &frame.blur.regions;
-                assert!(covered_in(&face, regions, (w, h)), "frame {} leaks {face:?}: {regions:?}", frame.tag);
-            }
-            if (5..first_seen).contains(&frame.tag) {
-                widest = frame.blur.regions.iter().map(|r| 2.0 * r.rx).fold(widest, f32::max);
-            }
-        }
-        widest
+        assert_faces_covered(&released, truth, (w, h));
+        let before_found = released.iter().filter(|f| (5..first_seen).contains(&f.tag));
+        before_found.flat_map(|f| f.blur.regions.iter().map(|r| 2.0 * r.rx)).fold(0.0, f32::max)
     };
     let followed = widest_before_found(config());
     let unmeasured = widest_before_found(BlurConfig { measure_camera_motion: false, ..config() });
     assert!(followed < unmeasured / 2.0, "followed back: {followed} px wide; within the fastest turn: {unmeasured} px");
+}
+
+/// The 720p view of `world` (a test scene 720 rows high) from column `x`,
+/// numbered `i`.
+fn camera_view(world: &[u8], world_width: usize, x: usize, i: u32) -> I420Image {
+    let (w, h) = (1280, 720);
+    let luma = crate::blur::motion::test_scene::view(world, world_width, x, 0, w, h);
+    let mut image = I420Image::grey(w as u32, h as u32);
+    image.data[..luma.len()].copy_from_slice(&luma);
+    image.data[..4].copy_from_slice(&i.to_le_bytes());
+    image
+}
+
+/// The worker glances aside and back between two detections (40 px a
+/// frame for four frames, then back): a bystander standing still is at the
+/// same place in the picture at both detections but 160 px away midway.
+/// Following the camera's measured path keeps the face covered; the
+/// straight line between its two places (all there is without the
+/// measurement) does not.
+#[test]
+fn a_face_seen_at_both_detections_is_followed_through_a_glance_aside() {
+    let world_width = 1600;
+    let world = crate::blur::motion::test_scene::scene(world_width, 720);
+    let glance = |i: u32| 40 * (i % 8).min(8 - i % 8) as usize;
+    let frame = |i: u32| camera_view(&world, world_width, 100 + glance(i), i);
+    let truth = move |i: u32| vec![face(900.0 - glance(i) as f32, 300.0, 40.0)];
+    let leaks = |config: BlurConfig| {
+        let mut rig = rig(Box::new(truth), 260_000_000, &[], &[], config);
+        let released = run_frames(&mut rig.stage, frame, 17);
+        assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8, 16], "detections must come every 8 frames");
+        let size = (1280, 720);
+        released.iter().filter(|f| !truth(f.tag).iter().all(|t| covered_in(t, &f.blur.regions, size))).count()
+    };
+    assert_eq!(leaks(config()), 0);
+    assert!(leaks(BlurConfig { measure_camera_motion: false, ..config() }) > 0, "the test needs the glance to matter");
 }
 
 /// On flat frames the motion cannot be measured: a face appearing between
@@ -417,21 +446,8 @@ fn where_the_motion_cannot_be_measured_the_fastest_turn_is_assumed() {
     };
     let truth = |i: u32| if i >= 5 { vec![face(20.0 + 60.0 * (i - 5) as f32, 100.0, 24.0)] } else { Vec::new() };
     let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
-    let mut released = Vec::new();
-    for i in 0..9 {
-        released.extend(rig.stage.push(flat(i), i64::from(i) * BUDGET_NS, i));
-    }
-    released.extend(rig.stage.flush());
+    let released = run_frames(&mut rig.stage, flat, 9);
     let runs = rig.runs.lock().unwrap().clone();
     assert!(!runs.contains(&5) && !runs.contains(&6), "the face must appear between detections: {runs:?}");
-    for frame in &released {
-        for face in truth(frame.tag) {
-            assert!(
-                covered(&face, &frame.blur.regions),
-                "frame {} leaks {face:?}: {:?}",
-                frame.tag,
-                frame.blur.regions
-            );
-        }
-    }
+    assert_faces_covered(&released, truth, (W, H));
 }

@@ -73,7 +73,8 @@ pub fn small_face_frame(astronaut: &Rgb, face_px: usize) -> (Rgb, FaceBox) {
     let scale = face_px as f32 / ASTRONAUT_FACE.width;
     let side = (crop_side as f32 * scale).round() as usize;
     let head = astronaut.crop(crop_x, crop_y, crop_side, crop_side).resized(side, side);
-    let (x, y) = (900, 420);
+    // Low right, as far in as the head needs to fit.
+    let (x, y) = (900.min(1280 - side), 420.min(720 - side));
     let truth = FaceBox {
         x: x as f32 + (ASTRONAUT_FACE.x - crop_x as f32) * scale,
         y: y as f32 + (ASTRONAUT_FACE.y - crop_y as f32) * scale,
