@@ -1,7 +1,9 @@
-//! Face blurring before encoding: the detector, the tracker, the
+//! Face blurring before encoding: the detector, the tracker, the camera
+//! motion measurement, the coverage of frames between detections, the
 //! irreversible obscuring of a region, the look-ahead stage that combines
 //! them and fails closed, and the monitor of failed-closed frames.
 
+mod coverage;
 pub mod detector;
 pub mod monitor;
 mod motion;
