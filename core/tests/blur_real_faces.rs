@@ -125,7 +125,7 @@ fn neither_our_detector_nor_a_second_one_finds_the_blurred_face() {
         for found in ours.detect(blurred).unwrap().iter().filter(|f| f.iou(truth) >= 0.1) {
             let centre = ((found.x + found.width / 2.0) as u32, (found.y + found.height / 2.0) as u32);
             assert!(out.blur.regions.iter().any(|r| r.contains(centre.0, centre.1)), "frame {}: {found:?}", out.tag);
-            assert!(found.score < best_before, "frame {}: {found:?} scores like the face ({best_before})", out.tag);
+            assert!(found.score < 0.7, "frame {}: {found:?} scores like a face (before: {best_before})", out.tag);
         }
         let after = single_pass.detect(blurred).unwrap();
         assert!(after.iter().all(|f| f.iou(truth) < 0.1), "frame {}: still found: {after:?}", out.tag);

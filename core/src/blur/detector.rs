@@ -164,7 +164,8 @@ const MODEL_NAME: &str = "retinaface-tiny";
 /// threshold lets thousands of priors through (the reference code uses 10 000).
 const MAX_CANDIDATES: usize = 2000;
 /// About the smallest face, in network pixels, the model finds reliably
-/// (measured: a 60-px face at 640×360 of a 720p frame is found, a 48-px one not).
+/// (measured on a 720p frame: at 640×360 a 60-px face is found and a 48-px
+/// one is not; at 1:1 a 30-px one is and a 24-px one is not).
 const SMALLEST_FACE_PX: f32 = 28.0;
 /// The small-face pass runs when the whole-frame pass shrinks the frame
 /// by more than this: below, it would see nothing the first did not.

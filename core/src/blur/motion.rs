@@ -13,8 +13,8 @@
 //! cannot vouch for one: a flat or repetitive picture (no clear best
 //! match), a scene change (the best match is poor), motion at the edge of
 //! the search (maybe beyond it), or a picture that did not move as one:
-//! each of 3×3 tiles must find its own best match within one cell of the
-//! whole picture's, so a roll of the head (the corners move, the centre
+//! each textured one of 3×3 tiles (at least five) must find its own best
+//! match within one cell of the whole picture's, so a roll of the head (the corners move, the centre
 //! does not), strong parallax, or a large moving foreground (the worker's
 //! hands, a passer-by filling half the view) gives no answer either.
 
@@ -55,10 +55,13 @@ const MAX_BEST_SHARE: f32 = 0.6;
 const TILES: usize = 3;
 /// Shifts each tile tries around the whole picture's, in finest cells.
 const TILE_SEARCH: i32 = 2;
-/// A tile whose ±2-cell search has more depth than this votes (a smaller
-/// search than the whole picture's, so less depth); at least
-/// `MIN_VOTING_TILES` must vote, and all that do must agree.
-const MIN_TILE_DEPTH: f32 = 0.5;
+/// A tile with texture (mean absolute deviation of its luma above this)
+/// votes; a flat one (a wall, the sky) cannot tell and abstains. At least
+/// `MIN_VOTING_TILES` must vote, and every voter must find its best match
+/// within one cell of the whole picture's in its ±2-cell search (a tile
+/// whose own motion lies beyond the search finds its best towards it, at
+/// the search's edge: it disagrees).
+const MIN_TILE_TEXTURE: f32 = 2.0;
 const MIN_VOTING_TILES: usize = 5;
 
 impl Pyramid {
@@ -217,8 +220,16 @@ fn best_shift_near(
     (best, best_cost, sum / count)
 }
 
-/// Each of 3×3 tiles of the finest level, searched around `shift`, finds
-/// its best match within one cell of it (tiles too flat to tell abstain,
+/// Mean absolute deviation of the luma in `window` from its mean.
+fn texture(plane: &Plane, window: &Window) -> f32 {
+    let rows = || window.y.clone().map(|y| &plane.px[y * plane.width..][window.x.clone()]);
+    let count = (window.x.len() * window.y.len()).max(1) as f32;
+    let mean = rows().flatten().map(|&v| f32::from(v)).sum::<f32>() / count;
+    rows().flatten().map(|&v| (f32::from(v) - mean).abs()).sum::<f32>() / count
+}
+
+/// Each textured one of 3×3 tiles of the finest level, searched around
+/// `shift`, finds its best match within one cell of it (flat tiles abstain,
 /// and enough must vote).
 fn moved_as_one(now: &Plane, before: &Plane, shift: (i32, i32)) -> bool {
     let margin = (shift.0.abs().max(shift.1.abs()) + TILE_SEARCH) as usize;
@@ -233,10 +244,10 @@ fn moved_as_one(now: &Plane, before: &Plane, shift: (i32, i32)) -> bool {
             let x0 = inner.x.start + col * tile_w;
             let y0 = inner.y.start + row * tile_h;
             let tile = Window { x: x0..x0 + tile_w, y: y0..y0 + tile_h };
-            let (best, best_cost, mean) = best_shift_near(now, before, shift, TILE_SEARCH, &tile);
-            if mean - best_cost < MIN_TILE_DEPTH {
+            if texture(now, &tile) < MIN_TILE_TEXTURE {
                 continue;
             }
+            let (best, _, _) = best_shift_near(now, before, shift, TILE_SEARCH, &tile);
             if (best.0 - shift.0).abs() > 1 || (best.1 - shift.1).abs() > 1 {
                 return false;
             }

@@ -5,12 +5,13 @@
 //! Detection costs more than a frame interval on a phone, so the detector
 //! runs on every k-th frame, k chosen from the measured detection time and
 //! the per-frame budget. Frames wait in a look-ahead buffer (at most k) until
-//! the next detection, and only then are released: a track seen at both
-//! detections is interpolated between them, a track that vanished coasts on
-//! its velocity, and a face found for the first time is blurred back to the
-//! previous detection, following the camera's measured motion with its box
-//! grown by its own plausible motion (by the fastest head turn's where the
-//! camera's motion could not be measured).
+//! the next detection, and only then are released (`coverage.rs`): a track
+//! seen at both detections is interpolated between them along the camera's
+//! measured path, a track that vanished moves with the picture and coasts on
+//! its own velocity, and a face found for the first time is blurred back to
+//! the previous detection, following the camera's measured motion with its
+//! box grown by its own plausible motion (by the fastest head turn's where
+//! the camera's motion could not be measured).
 //!
 //! Failing closed: a detector error, or the stage falling further behind its
 //! budget than `max_lag_ns`, obscures the affected frames whole (or drops
@@ -365,9 +366,10 @@ impl<T> BlurStage<T> {
         let before: Vec<Track> = self.tracker.tracks().to_vec();
         let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
         for _ in 1..span {
-            coasted.push(self.tracker.coast().to_vec());
+            coasted.push(self.tracker.coast(camera(&self.buffer[coasted.len()])).to_vec());
         }
-        let after: Vec<Track> = self.tracker.observe(&detections).to_vec();
+        let newest = self.buffer.back().map_or((0.0, 0.0), camera);
+        let after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
         let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
         let mut released = Vec::with_capacity(span);
@@ -410,7 +412,7 @@ impl<T> BlurStage<T> {
         self.buffer
             .drain(..)
             .map(|pending| {
-                self.tracker.coast();
+                self.tracker.coast(camera(&pending));
                 let image = match mode {
                     FailClosedMode::BlurWhole => {
                         let mut image = pending.image;
@@ -428,6 +430,11 @@ impl<T> BlurStage<T> {
             })
             .collect()
     }
+}
+
+/// How far the picture moved onto this frame, zero when not measured.
+fn camera<T>(pending: &Pending<T>) -> (f32, f32) {
+    pending.motion.unwrap_or((0.0, 0.0))
 }
 
 /// Obscures the whole picture with cells an eighth of its height: a face
@@ -465,9 +472,14 @@ impl BlurConfig {
             return Err(BlurError::Config("margins, motion reaches and deviation must be finite and not negative"));
         }
         // The camera's motion is measured to within about 4 px: a face's own
-        // reach must cover that error at least.
-        if !(self.face_motion_px_per_frame.is_finite() && self.face_motion_px_per_frame >= 4.0) {
-            return Err(BlurError::Config("a face's own reach must be at least 4 px a frame"));
+        // reach must cover that error at least, and the fastest turn's
+        // reach (which also caps a face's own) must not undo that.
+        if !(self.face_motion_px_per_frame.is_finite() && self.face_motion_px_per_frame >= 4.0)
+            || self.max_motion_px_per_frame < self.face_motion_px_per_frame
+        {
+            return Err(BlurError::Config(
+                "a face's own reach must be at least 4 px a frame, and within the fastest turn's",
+            ));
         }
         let tracker = &self.tracker;
         let share = |v: f32| (0.0..=1.0).contains(&v);

@@ -1,7 +1,8 @@
 //! Follows faces from frame to frame, so a face stays covered on the frames
 //! where the detector missed it or did not run: detections are matched to
-//! tracks by IoU against each track's constant-velocity prediction; an
-//! unmatched track coasts on its velocity for `keep_alive_frames`; a box
+//! tracks by IoU against each track's prediction (carried by the camera's
+//! measured motion, when known, plus its own constant velocity in the
+//! scene); an unmatched track coasts for `keep_alive_frames`; a box
 //! never shrinks by more than `max_shrink_per_frame`, so the blurred region
 //! does not flicker when a detection comes back smaller.
 
@@ -31,8 +32,11 @@ pub struct Track {
     pub id: u64,
     /// Where the face is (or is predicted to be) on the current frame.
     pub region: FaceBox,
-    /// Centre motion per frame, luma pixels.
+    /// Centre motion per frame relative to the scene (the picture's motion
+    /// taken out where it was measured), luma pixels.
     pub velocity: (f32, f32),
+    /// How far the camera's motion carried the track since it was last seen.
+    pub carried: (f32, f32),
     /// 0 on a frame where the detector found it.
     pub frames_since_seen: u32,
     /// How many detections the track has followed.
@@ -51,9 +55,11 @@ impl FaceTracker {
         Self { config, tracks: Vec::new(), next_id: 0 }
     }
 
-    /// Advances one frame on which the detector ran and found `detections`.
-    pub fn observe(&mut self, detections: &[FaceBox]) -> &[Track] {
-        self.advance();
+    /// Advances one frame on which the detector ran and found `detections`;
+    /// `camera` is how far the picture moved since the frame before (zero
+    /// when not measured).
+    pub fn observe(&mut self, detections: &[FaceBox], camera: (f32, f32)) -> &[Track] {
+        self.advance(camera);
         let mut unmatched: Vec<bool> = vec![true; detections.len()];
         for (track_index, detection_index) in self.greedy_matches(detections) {
             unmatched[detection_index] = false;
@@ -66,6 +72,7 @@ impl FaceTracker {
                 id: self.next_id,
                 region: with_slack(detection),
                 velocity: (0.0, 0.0),
+                carried: (0.0, 0.0),
                 frames_since_seen: 0,
                 detections: 1,
             });
@@ -75,9 +82,9 @@ impl FaceTracker {
     }
 
     /// Advances one frame on which the detector did not run: every track
-    /// coasts on its velocity.
-    pub fn coast(&mut self) -> &[Track] {
-        self.advance();
+    /// moves with the picture and its own velocity.
+    pub fn coast(&mut self, camera: (f32, f32)) -> &[Track] {
+        self.advance(camera);
         &self.tracks
     }
 
@@ -85,12 +92,14 @@ impl FaceTracker {
         &self.tracks
     }
 
-    /// Moves every track by its velocity and drops the ones unseen for too long.
-    fn advance(&mut self) {
+    /// Moves every track with the picture and by its velocity, and drops
+    /// the ones unseen for too long.
+    fn advance(&mut self, camera: (f32, f32)) {
         let keep = self.config.keep_alive_frames;
         self.tracks.retain_mut(|track| {
-            track.region.x += track.velocity.0;
-            track.region.y += track.velocity.1;
+            track.region.x += track.velocity.0 + camera.0;
+            track.region.y += track.velocity.1 + camera.1;
+            track.carried = (track.carried.0 + camera.0, track.carried.1 + camera.1);
             track.frames_since_seen += 1;
             track.frames_since_seen <= keep
         });
@@ -126,13 +135,15 @@ impl FaceTracker {
 /// that region: detector jitter does not redraw the blur (no flicker). The
 /// region is the detection plus a little slack, so jitter stays inside it.
 fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
-    // The track was advanced by its velocity already: undo that to measure
-    // the motion since the last frame it was seen on, per frame.
+    // The track was advanced by its velocity and the camera already: undo
+    // that to find where it was last seen, and measure its own motion in the
+    // scene since then, per frame.
     let frames = track.frames_since_seen.max(1) as f32;
     let (vx, vy) = track.velocity;
-    let previous = (centre(&track.region).0 - vx * frames, centre(&track.region).1 - vy * frames);
+    let (cx, cy) = std::mem::take(&mut track.carried);
+    let previous = (centre(&track.region).0 - vx * frames - cx, centre(&track.region).1 - vy * frames - cy);
     let now = centre(detection);
-    let measured = ((now.0 - previous.0) / frames, (now.1 - previous.1) / frames);
+    let measured = ((now.0 - previous.0 - cx) / frames, (now.1 - previous.1 - cy) / frames);
     track.frames_since_seen = 0;
     track.detections += 1;
     let still = measured.0.hypot(measured.1) < STILL_SHARE_PER_FRAME * detection.width.max(detection.height);
@@ -180,13 +191,38 @@ mod tests {
         FaceBox { x, y, width: size, height: size, score: 0.9 }
     }
 
+    /// The picture did not move (or its motion was not measured).
+    const STILL: (f32, f32) = (0.0, 0.0);
+
+    #[test]
+    fn a_track_moves_with_the_measured_camera_motion_and_keeps_its_own_velocity() {
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        // A face walking 5 px a frame to the right while the camera pans: the
+        // picture moves 30 px a frame to the left. Detected on every 4th frame.
+        let truth = |frame: u32| face(600.0 + (5.0 - 30.0) * frame as f32, 200.0, 40.0);
+        tracker.observe(&[truth(0)], STILL);
+        for frame in 1..=12u32 {
+            let tracks = if frame % 4 == 0 {
+                tracker.observe(&[truth(frame)], (-30.0, 0.0))
+            } else {
+                tracker.coast((-30.0, 0.0))
+            };
+            assert_eq!(tracks.len(), 1, "frame {frame}: {tracks:?}");
+            assert_eq!(tracks[0].id, 0, "frame {frame}: the face must keep its track");
+            if frame >= 4 {
+                assert!((tracks[0].velocity.0 - 5.0).abs() < 1e-3, "frame {frame}: {:?}", tracks[0].velocity);
+                assert!(tracks[0].region.iou(&truth(frame)) > 0.6, "frame {frame}: {:?}", tracks[0].region);
+            }
+        }
+    }
+
     #[test]
     fn a_moving_face_keeps_one_track_and_its_prediction_covers_missed_frames() {
         let mut tracker = FaceTracker::new(TrackerConfig::default());
         // 12 px per frame to the right; the detector runs on every third frame only.
         for frame in 0..30u32 {
             let truth = face(100.0 + 12.0 * frame as f32, 200.0, 60.0);
-            let tracks = if frame % 3 == 0 { tracker.observe(&[truth]) } else { tracker.coast() };
+            let tracks = if frame % 3 == 0 { tracker.observe(&[truth], STILL) } else { tracker.coast(STILL) };
             assert_eq!(tracks.len(), 1, "frame {frame}: {tracks:?}");
             assert_eq!(tracks[0].id, 0);
             if frame >= 3 {
@@ -201,18 +237,18 @@ mod tests {
     fn a_lost_face_is_kept_for_keep_alive_frames_then_dropped() {
         let config = TrackerConfig { keep_alive_frames: 5, ..TrackerConfig::default() };
         let mut tracker = FaceTracker::new(config);
-        tracker.observe(&[face(10.0, 10.0, 40.0)]);
+        tracker.observe(&[face(10.0, 10.0, 40.0)], STILL);
         for frame in 1..=5 {
-            assert_eq!(tracker.observe(&[]).len(), 1, "dropped early, after {frame} frames");
+            assert_eq!(tracker.observe(&[], STILL).len(), 1, "dropped early, after {frame} frames");
         }
-        assert!(tracker.observe(&[]).is_empty());
+        assert!(tracker.observe(&[], STILL).is_empty());
     }
 
     #[test]
     fn boxes_shrink_slowly_so_the_blur_does_not_flicker() {
         let mut tracker = FaceTracker::new(TrackerConfig::default());
-        tracker.observe(&[face(100.0, 100.0, 100.0)]);
-        let tracks = tracker.observe(&[face(120.0, 120.0, 60.0)]);
+        tracker.observe(&[face(100.0, 100.0, 100.0)], STILL);
+        let tracks = tracker.observe(&[face(120.0, 120.0, 60.0)], STILL);
         // 116 px with slack, less 10 %.
         assert!((tracks[0].region.width - 104.4).abs() < 1e-3, "{:?}", tracks[0].region);
         // Centred on the new detection.
@@ -222,8 +258,8 @@ mod tests {
     #[test]
     fn two_faces_keep_their_own_tracks_and_a_new_one_gets_a_new_id() {
         let mut tracker = FaceTracker::new(TrackerConfig::default());
-        tracker.observe(&[face(0.0, 0.0, 50.0), face(300.0, 0.0, 50.0)]);
-        let tracks = tracker.observe(&[face(305.0, 0.0, 50.0), face(5.0, 0.0, 50.0), face(600.0, 300.0, 40.0)]);
+        tracker.observe(&[face(0.0, 0.0, 50.0), face(300.0, 0.0, 50.0)], STILL);
+        let tracks = tracker.observe(&[face(305.0, 0.0, 50.0), face(5.0, 0.0, 50.0), face(600.0, 300.0, 40.0)], STILL);
         let by_id = |id: u64| tracks.iter().find(|t| t.id == id).map(|t| t.region.x + t.region.width / 2.0);
         assert_eq!(tracks.len(), 3);
         // Centres.
