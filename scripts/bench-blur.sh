@@ -35,11 +35,10 @@ mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in js
 # detection on every K-th frame; `egocap-still`: no camera motion measured
 # (newly found faces get the fastest head turn's reach); `egocap-whole-frame`:
 # one pass at 640x360, no small-face pass (the detector before 2026-12-04).
-variants=(egocap egocap-k1 egocap-k4 egocap-k8 egocap-still egocap-whole-frame)
+variants=(egocap egocap-k1 egocap-k8 egocap-still egocap-whole-frame)
 declare -A variant_flags=(
     [egocap]=""
     [egocap-k1]="--cadence 1"
-    [egocap-k4]="--cadence 4"
     [egocap-k8]="--cadence 8"
     [egocap-still]="--no-camera-motion"
     [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"

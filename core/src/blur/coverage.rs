@@ -18,20 +18,27 @@ pub(super) fn in_between(
     config: &BlurConfig,
 ) -> Vec<FaceBox> {
     let mut boxes = Vec::new();
-    let path = CameraPath::between_detections(motions, step, config);
+    let path = CameraPath::between_detections(motions, step);
     for track in coasted {
         let seen_again = seen_at(after, track.id);
         let start = seen_at(before, track.id);
         match (seen_again, start) {
             // Seen at both detections: between the two places, with room
-            // for straying from the straight line. The line is drawn in the
-            // scene and carried along the camera's path (a glance away and
-            // back moves the face far off the line between its two places
-            // in the picture), with room for the path's uncertainty.
+            // for straying from the straight line. Where the camera's motion
+            // is known on every frame, the line is drawn in the scene and
+            // carried along the camera's path (a glance away and back moves
+            // the face far off the line between its two places in the
+            // picture); else it is drawn in the picture.
             (Some(end), Some(start)) => {
                 let t = step as f32 / span as f32;
-                let in_scene = lerp(&start.region, &moved(&end.region, path.by_end, -1.0), t);
-                boxes.push(grown(&moved(&in_scene, path.by_now, 1.0), stray(config, span) + path.uncertainty));
+                let place = match &path {
+                    Some(path) => {
+                        let in_scene = lerp(&start.region, &moved(&end.region, path.by_end, -1.0), t);
+                        moved(&in_scene, path.by_now, 1.0)
+                    }
+                    None => lerp(&start.region, &end.region, t),
+                };
+                boxes.push(grown(&place, stray(config, span)));
             }
             // Not seen again: where its motion takes it.
             (None, _) => boxes.push(track.region),
@@ -51,44 +58,26 @@ pub(super) fn in_between(
 }
 
 /// How far the camera's motion moved the picture between the previous
-/// detection and a frame `step` of `span` frames later, as measured, and by
-/// how much that can be wrong.
+/// detection and a frame `step` frames later, when measured on every frame.
 struct CameraPath {
     /// By this frame, and by the next detection frame.
     by_now: (f32, f32),
     by_end: (f32, f32),
-    /// The most a face carried along this path can be off for the path's
-    /// sake: the place on this frame is `start + by_now + t·(end − by_end −
-    /// start)`, so an error `e_i` on frame `i` counts `(1 − t)·e_i` up to
-    /// this frame and `t·e_i` after it. An unmeasured frame counts as
-    /// nothing moved, off by at most the fastest head turn's reach. (A
-    /// measured frame's error is in [`stray`], the same on every frame.)
-    uncertainty: f32,
 }
 
 /// The motion measurement's error per frame (its finest level has 4-px
-/// cells). Summed as above over an interval of `span` frames it is at most
-/// `MEASURED_ERROR_PX · span / 2`.
+/// cells). A face carried along the path is placed at `start + by_now +
+/// t·(end − by_end − start)`, so an error on frame `i` counts `(1 − t)`
+/// times up to this frame and `t` times after it: at most
+/// `MEASURED_ERROR_PX · span / 2` in all, which [`stray`] adds.
 const MEASURED_ERROR_PX: f32 = 2.0;
 
 impl CameraPath {
-    fn between_detections(motions: &[Option<(f32, f32)>], step: usize, config: &BlurConfig) -> Self {
-        let t = step as f32 / motions.len() as f32;
-        let (mut by_now, mut by_end, mut uncertainty) = ((0.0, 0.0), (0.0, 0.0), 0.0);
-        for (index, motion) in motions.iter().enumerate() {
-            let (shift, error) = match motion {
-                Some(m) => (*m, 0.0),
-                None => ((0.0, 0.0), config.max_motion_px_per_frame),
-            };
-            by_end = (by_end.0 + shift.0, by_end.1 + shift.1);
-            if index < step {
-                by_now = (by_now.0 + shift.0, by_now.1 + shift.1);
-                uncertainty += (1.0 - t) * error;
-            } else {
-                uncertainty += t * error;
-            }
-        }
-        Self { by_now, by_end, uncertainty }
+    fn between_detections(motions: &[Option<(f32, f32)>], step: usize) -> Option<Self> {
+        let sum = |motions: &[Option<(f32, f32)>]| {
+            motions.iter().try_fold((0.0, 0.0), |(x, y), m| m.map(|(dx, dy)| (x + dx, y + dy)))
+        };
+        Some(Self { by_now: sum(&motions[..step])?, by_end: sum(motions)? })
     }
 }
 

@@ -414,9 +414,11 @@ fn camera_view(world: &[u8], world_width: usize, x: usize, i: u32) -> I420Image 
 /// The worker glances aside and partly back between two detections (40 px
 /// a frame for four frames, then 20 px a frame back): a bystander standing
 /// still is 80 px apart at the two detections but 160 px off midway. The
-/// stage follows the camera's measured path (with 1 px a frame of room for
-/// the face's own straying, so an error in the path shows); without the
-/// measurement it can only cover every place the fastest turn reaches.
+/// stage follows the camera's measured path, and its track with it (with
+/// 1 px a frame of room for the face's own straying, so an error in the
+/// path shows). Without the measurement the track is lost (80 px for a
+/// 40-px face) and the face is covered as a new one, within the fastest
+/// turn's reach: far wider.
 #[test]
 fn a_face_seen_at_both_detections_is_followed_through_a_glance_aside() {
     let world_width = 1600;

@@ -188,9 +188,10 @@ impl Connection<'_> {
             return Ok(Next::Close);
         }
         request.seen.outcome = RequestOutcome::Status(head.status()?);
-        let relayed = self.relay_response(&head, framing);
+        // Recorded before the client can have the answer: a test that reads
+        // the log as soon as its request returned must find the request there.
         self.shared.record(request.seen);
-        relayed?;
+        self.relay_response(&head, framing)?;
         let close = early_answer
             || request.wants_close
             || framing == Framing::UntilClose
