@@ -189,13 +189,10 @@ impl RetinaFaceDetector {
         check_config(&config)?;
         let colour = Colour { range: config.range, matrix: config.matrix };
         let whole_frame = Pass::load(model, config.input_width, config.input_height, None, colour, &config)?;
-        let small_faces = match config.small_faces {
-            Some(pass) => {
-                let (w, h, max) = (pass.input_width, pass.input_height, Some(pass.max_face_px));
-                Some(Pass::load(model, w, h, max, colour, &config)?)
-            }
-            None => None,
-        };
+        let small_faces = config
+            .small_faces
+            .map(|pass| Pass::load(model, pass.input_width, pass.input_height, Some(pass.max_face_px), colour, &config))
+            .transpose()?;
         Ok(Self { config, whole_frame, small_faces, sha256: hex(&Sha256::digest(model)) })
     }
 

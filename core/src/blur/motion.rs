@@ -194,30 +194,22 @@ fn refine(now: &Plane, before: &Plane, guess: (i32, i32)) -> Option<(i32, i32)> 
         return None;
     }
     let window = Window::inset(now, margin)?;
-    Some(best_shift_near(now, before, guess, 1, &window).0)
+    Some(best_shift_near(now, before, guess, 1, &window))
 }
 
-/// The shift within `radius` cells of `guess` that matches best over
-/// `window`, its cost, and the mean cost of all those tried.
-fn best_shift_near(
-    now: &Plane,
-    before: &Plane,
-    guess: (i32, i32),
-    radius: i32,
-    window: &Window,
-) -> ((i32, i32), f32, f32) {
-    let (mut best, mut best_cost, mut sum, mut count) = (guess, f32::INFINITY, 0.0, 0.0);
+/// The shift within `radius` cells of `guess` that matches best over `window`.
+fn best_shift_near(now: &Plane, before: &Plane, guess: (i32, i32), radius: i32, window: &Window) -> (i32, i32) {
+    let mut best = (guess, f32::INFINITY);
     for dy in -radius..=radius {
         for dx in -radius..=radius {
             let shift = (guess.0 + dx, guess.1 + dy);
             let cost = mean_difference(now, before, shift, window);
-            (sum, count) = (sum + cost, count + 1.0);
-            if cost < best_cost {
-                (best, best_cost) = (shift, cost);
+            if cost < best.1 {
+                best = (shift, cost);
             }
         }
     }
-    (best, best_cost, sum / count)
+    best.0
 }
 
 /// Mean absolute deviation of the luma in `window` from its mean.
@@ -247,7 +239,7 @@ fn moved_as_one(now: &Plane, before: &Plane, shift: (i32, i32)) -> bool {
             if texture(now, &tile) < MIN_TILE_TEXTURE {
                 continue;
             }
-            let (best, _, _) = best_shift_near(now, before, shift, TILE_SEARCH, &tile);
+            let best = best_shift_near(now, before, shift, TILE_SEARCH, &tile);
             if (best.0 - shift.0).abs() > 1 || (best.1 - shift.1).abs() > 1 {
                 return false;
             }
