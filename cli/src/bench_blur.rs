@@ -64,6 +64,9 @@ pub struct BlurBenchArgs {
     /// Largest face kept from the small-face pass, in its network pixels (default 160).
     #[arg(long, conflicts_with = "no_small_face_pass")]
     small_face_max: Option<f32>,
+    /// The small-face pass's score threshold (0..1).
+    #[arg(long, conflicts_with = "no_small_face_pass")]
+    small_face_threshold: Option<f32>,
     /// Only the whole-frame pass.
     #[arg(long)]
     no_small_face_pass: bool,
@@ -71,11 +74,15 @@ pub struct BlurBenchArgs {
     /// newly found face back to the previous detection.
     #[arg(long)]
     motion_reach: Option<f32>,
+    /// A face's own straying per frame, as a share of its size, where the
+    /// camera's motion is measured (`BlurConfig::face_deviation_share_per_frame`).
+    #[arg(long)]
+    deviation_share: Option<f32>,
     /// Do not measure the camera's motion (every newly found face gets the
     /// fastest head turn's reach).
     #[arg(long)]
     no_camera_motion: bool,
-    /// The detector's score threshold (0..1).
+    /// The whole-frame pass's score threshold (0..1).
     #[arg(long)]
     threshold: Option<f32>,
 }
@@ -97,6 +104,9 @@ fn tune_detector(args: &BlurBenchArgs, config: &mut DetectorConfig) {
         }
         if let Some(max) = args.small_face_max {
             pass.max_face_px = max;
+        }
+        if let Some(threshold) = args.small_face_threshold {
+            pass.score_threshold = threshold;
         }
     }
 }
@@ -128,6 +138,9 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
         config.max_motion_px_per_frame = reach;
     }
     config.measure_camera_motion = !args.no_camera_motion;
+    if let Some(share) = args.deviation_share {
+        config.face_deviation_share_per_frame = share;
+    }
     if let Some(k) = args.cadence {
         // A budget nothing fits in: the interval stays at its maximum, K.
         config.max_detection_interval = k;

@@ -38,7 +38,7 @@ pub(super) fn in_between(
                     }
                     None => lerp(&start.region, &end.region, t),
                 };
-                boxes.push(grown(&place, stray(config, span)));
+                boxes.push(grown(&place, stray(config, span, &start.region, &end.region, path.is_some())));
             }
             // Not seen again: where its motion takes it.
             (None, _) => boxes.push(track.region),
@@ -106,12 +106,21 @@ fn reach_back(region: &FaceBox, motions: &[Option<(f32, f32)>], config: &BlurCon
     grown(&moved(region, (dx, dy), -1.0), reach)
 }
 
-/// Room for a face followed across two detections to stray from the
-/// straight line between them: the most it can stray midway, used on every
-/// frame of the interval and on the detection frame too, so the region of a
-/// face that stands still does not change size (no flicker).
-pub(super) fn stray(config: &BlurConfig, span: usize) -> f32 {
-    config.max_deviation_px_per_frame * (span / 2) as f32 + MEASURED_ERROR_PX * span as f32 / 2.0
+/// Room for a face followed across two detections (at `start` and `end`)
+/// to stray from the straight line between them: the most it can stray
+/// midway, used on every frame of the interval and on the detection frame
+/// too, so the region of a face that stands still does not change size (no
+/// flicker). With the camera's path measured on every frame, only the
+/// face's own straying (a share of its size) and the measurement's error;
+/// else the wearer's jiggle too.
+pub(super) fn stray(config: &BlurConfig, span: usize, start: &FaceBox, end: &FaceBox, path_measured: bool) -> f32 {
+    let midway = (span / 2) as f32;
+    if !path_measured {
+        return config.max_deviation_px_per_frame * midway;
+    }
+    let size = start.width.max(start.height).max(end.width).max(end.height);
+    let own = (config.face_deviation_share_per_frame * size).min(config.max_deviation_px_per_frame);
+    own * midway + MEASURED_ERROR_PX * span as f32 / 2.0
 }
 
 /// The track `id` if the detector found it on that detection frame.

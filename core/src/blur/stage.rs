@@ -67,8 +67,16 @@ pub struct BlurConfig {
     /// motion measurement's error).
     pub face_motion_px_per_frame: f32,
     /// How far per frame a face seen at two detections may stray from the
-    /// straight line between them (a head's jiggle), in luma pixels.
+    /// straight line between them, in luma pixels, when the camera's motion
+    /// was not measured on every frame in between: the wearer's head
+    /// jiggles the whole picture.
     pub max_deviation_px_per_frame: f32,
+    /// The same when the camera's motion was measured on every frame (the
+    /// jiggle is then on the path): only the face's own straying, this
+    /// share of its size a frame (at most `max_deviation_px_per_frame`),
+    /// plus the measurement's error. 0.1 at 30 fps lets a face stray a
+    /// third of its width midway through 200 ms, a strong nod or sidestep.
+    pub face_deviation_share_per_frame: f32,
     /// Time the stage may spend per frame on average (detection amortised);
     /// `None`: one frame interval (a session uses its nominal frame rate,
     /// a bare stage 30 fps).
@@ -96,6 +104,7 @@ impl Default for BlurConfig {
             face_motion_share_per_frame: 0.5,
             face_motion_px_per_frame: 8.0,
             max_deviation_px_per_frame: 12.0,
+            face_deviation_share_per_frame: 0.1,
             frame_budget_ns: None,
             max_detection_interval: 8,
             max_lag_ns: 500_000_000,
@@ -286,6 +295,7 @@ impl<T> BlurStage<T> {
         let luma = image.data.get(..width * height)?;
         let pyramid = Pyramid::of_luma(luma, width, height);
         let motion = last.and_then(|last| pyramid.motion_since(&last));
+        log::trace!("camera motion: {motion:?}");
         self.last_pyramid = Some(pyramid);
         motion
     }
@@ -376,8 +386,11 @@ impl<T> BlurStage<T> {
         for (index, pending) in self.buffer.drain(..).enumerate() {
             let step = index + 1; // frames since the previous detection
             let mut boxes: Vec<FaceBox> = if step == span {
-                let followed = |t: &Track| seen_at(&before, t.id).is_some();
-                let margin = |t: &Track| if followed(t) { stray(&self.config, span) } else { 0.0 };
+                let path_measured = motions.iter().all(Option::is_some);
+                let margin = |t: &Track| match seen_at(&before, t.id) {
+                    Some(start) => stray(&self.config, span, &start.region, &t.region, path_measured),
+                    None => 0.0,
+                };
                 after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
                 in_between(&before, &coasted[index], &after, (step, span), &motions, &self.config)
@@ -468,6 +481,7 @@ impl BlurConfig {
             || !positive(self.max_motion_px_per_frame)
             || !positive(self.max_deviation_px_per_frame)
             || !positive(self.face_motion_share_per_frame)
+            || !positive(self.face_deviation_share_per_frame)
         {
             return Err(BlurError::Config("margins, motion reaches and deviation must be finite and not negative"));
         }

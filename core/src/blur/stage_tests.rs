@@ -192,17 +192,49 @@ fn a_static_face_with_detector_jitter_keeps_one_region_so_the_blur_does_not_flic
     assert!(released[4..].iter().all(|f| pixels(f) == pixels(&released[4])));
 }
 
-/// A face seen at both detections that zig-zags between them (a head's
-/// jiggle) instead of moving in a straight line stays covered.
+/// A face seen at both detections that zig-zags between them (the
+/// wearer's head jiggles the picture) instead of moving in a straight line
+/// stays covered. On flat frames the jiggle cannot be measured, so the
+/// room is the wearer's jiggle, 12 px a frame.
 #[test]
 fn a_face_zigzagging_between_detections_stays_covered() {
     let zig = |i: u32| [0.0, 10.0, 22.0, 10.0][i as usize % 4];
     let truth = move |i: u32| vec![face(300.0 + zig(i), 100.0, 40.0)];
     let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
-    for frame in run(&mut rig.stage, 24) {
+    for frame in run_frames(&mut rig.stage, flat, 24) {
         assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {}: {:?}", frame.tag, frame.blur.regions);
     }
     assert_eq!(rig.stage.detection_interval(), 4);
+}
+
+/// The camera stands still and is measured so (textured frames): the
+/// jiggle is on the path, and a face's room to stray is its own, a tenth
+/// of its size a frame. A 40-px face zig-zagging by that much stays
+/// covered, in a region narrower than where the motion is unknown.
+#[test]
+fn with_the_camera_measured_a_face_strays_by_its_own_share_of_its_size() {
+    let zig = |i: u32| [0.0, 4.0, 8.0, 4.0][i as usize % 4];
+    let truth = move |i: u32| vec![face(300.0 + zig(i), 100.0, 40.0)];
+    let widest = |frame: fn(u32) -> I420Image| {
+        let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
+        let released = run_frames(&mut rig.stage, frame, 24);
+        assert_eq!(rig.stage.detection_interval(), 4);
+        for frame in &released {
+            assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {}", frame.tag);
+        }
+        released[8..].iter().flat_map(|f| f.blur.regions.iter().map(|r| 2.0 * r.rx)).fold(0.0, f32::max)
+    };
+    let (measured, unknown) = (widest(input), widest(flat));
+    // 4 px a frame of straying and 2 px of error, against 12 px of jiggle.
+    assert!(measured + 2.0 * 2.0 * 4.0 <= unknown, "measured: {measured} px wide; unknown: {unknown} px");
+}
+
+/// A flat grey frame (its motion cannot be measured) with the frame
+/// number in the first four luma bytes.
+fn flat(index: u32) -> I420Image {
+    let mut image = I420Image::grey(W, H);
+    image.data[..4].copy_from_slice(&index.to_le_bytes());
+    image
 }
 
 /// Face A leaves; face B enters close to where A's track coasts, and is
@@ -366,6 +398,7 @@ fn rejects_configs_that_could_leak_or_stall() {
         BlurConfig { frame_budget_ns: Some(0), ..config() },
         BlurConfig { face_motion_px_per_frame: 0.0, ..config() },
         BlurConfig { face_motion_share_per_frame: -0.1, ..config() },
+        BlurConfig { face_deviation_share_per_frame: f32::INFINITY, ..config() },
         BlurConfig { max_motion_px_per_frame: 2.0, ..config() },
     ] {
         assert!(BlurStage::<u32>::new(detector(), bad, clock.clone()).is_err(), "{bad:?}");
@@ -445,11 +478,6 @@ fn a_face_seen_at_both_detections_is_followed_through_a_glance_aside() {
 /// covered, by the fastest head turn's reach.
 #[test]
 fn where_the_motion_cannot_be_measured_the_fastest_turn_is_assumed() {
-    let flat = |i: u32| {
-        let mut image = I420Image::grey(W, H);
-        image.data[..4].copy_from_slice(&i.to_le_bytes());
-        image
-    };
     let truth = |i: u32| if i >= 5 { vec![face(20.0 + 60.0 * (i - 5) as f32, 100.0, 24.0)] } else { Vec::new() };
     let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
     let released = run_frames(&mut rig.stage, flat, 9);
