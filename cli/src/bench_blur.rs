@@ -67,6 +67,12 @@ pub struct BlurBenchArgs {
     /// The small-face pass's score threshold (0..1).
     #[arg(long, conflicts_with = "no_small_face_pass")]
     small_face_threshold: Option<f32>,
+    /// No second look at the small-face pass's doubtful candidates.
+    #[arg(long, conflicts_with = "no_small_face_pass")]
+    no_second_look: bool,
+    /// At most this many second looks a frame (default 8).
+    #[arg(long, conflicts_with = "no_second_look")]
+    max_looks: Option<usize>,
     /// Only the whole-frame pass.
     #[arg(long)]
     no_small_face_pass: bool,
@@ -107,6 +113,12 @@ fn tune_detector(args: &BlurBenchArgs, config: &mut DetectorConfig) {
         }
         if let Some(threshold) = args.small_face_threshold {
             pass.score_threshold = threshold;
+        }
+        if args.no_second_look {
+            pass.second_look = None;
+        }
+        if let (Some(look), Some(max)) = (pass.second_look.as_mut(), args.max_looks) {
+            look.max_looks = max;
         }
     }
 }

@@ -13,7 +13,9 @@
 
 use std::time::Instant;
 
-use egocap_core::blur::detector::{DetectError, DetectorConfig, FaceBox, FaceDetector, RetinaFaceDetector};
+use egocap_core::blur::detector::{
+    DetectError, DetectorConfig, FaceBox, FaceDetector, RetinaFaceDetector, SmallFacePass,
+};
 use egocap_core::blur::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
 
 mod faces;
@@ -116,6 +118,43 @@ fn small_faces_in_a_720p_frame_need_the_small_face_pass() {
         }
     }
     assert!(missed.is_empty(), "the default detector misses faces of {missed:?} px");
+}
+
+/// Far bystanders are often soft: a face a few sensor pixels wide,
+/// enlarged. Here the astronaut's face cropped brow to chin, in grey,
+/// shrunk to 25 px and enlarged to 30–60 px (as the evaluation's LFW
+/// crops). At 1:1 the model scores such faces low; the second look at 2×
+/// finds them. Prints what each finds; asserts the default finds them from
+/// 34 px and that without the second look some are missed (else this test
+/// would show nothing). At 30 px the 1:1 pass leaves not even a doubtful
+/// candidate, so there is nothing to look at again: the limit of this
+/// design (measured 2026-12-04), printed, not asserted.
+#[test]
+fn soft_small_faces_are_found_by_the_second_look() {
+    let without = DetectorConfig::default().small_faces.map(|pass| SmallFacePass { second_look: None, ..pass });
+    let mut one_look = detector(DetectorConfig { small_faces: without, ..DetectorConfig::default() });
+    let mut default = detector(DetectorConfig::default());
+    let face = photo("astronaut.png").crop(176, 82, 94, 99).grey().resized(25, 25);
+    println!("face px | 1:1 pass alone IoU/score | with the second look IoU/score");
+    let (mut missed, mut missed_alone) = (Vec::new(), 0);
+    for face_px in [30, 34, 38, 42, 46, 50, 54, 58] {
+        let soft = box_blurred(&face.resized(face_px, face_px), face_px / 25);
+        let (x, y) = (700, 300);
+        let frame = to_i420(&paste(&background(1280, 720), &soft, x, y));
+        let side = face_px as f32;
+        let truth = FaceBox { x: x as f32, y: y as f32, width: side, height: side, score: 1.0 };
+        let alone = best_match(&one_look.detect(&frame).unwrap(), &truth);
+        let looked = best_match(&default.detect(&frame).unwrap(), &truth);
+        println!("{face_px:7} | {alone:?} | {looked:?}");
+        if face_px >= 34 && !looked.is_some_and(|(iou, _)| iou >= 0.3) {
+            missed.push(face_px);
+        }
+        if !alone.is_some_and(|(iou, _)| iou >= 0.3) {
+            missed_alone += 1;
+        }
+    }
+    assert!(missed.is_empty(), "the default detector misses soft faces of {missed:?} px");
+    assert!(missed_alone > 0, "the 1:1 pass alone finds every soft face: the test shows nothing");
 }
 
 /// A face of 130 px, which both passes find, is found once: the two

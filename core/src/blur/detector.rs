@@ -18,6 +18,7 @@ use tract_onnx::prelude::*;
 
 use super::network_input::{Colour, Letterbox, NetworkInput};
 use super::retinaface::{self, Prior};
+use super::second_look::{crops_for, SecondLook};
 use crate::frame::{ColourMatrix, ColourRange, I420Image};
 
 /// A face found in a frame: its box in full-frame pixels (top-left corner,
@@ -101,6 +102,8 @@ pub struct SmallFacePass {
     /// 30–60 px faces instead of 42 %, with no false face on face-free
     /// frames), and a false small box costs little picture.
     pub score_threshold: f32,
+    /// A closer look at the candidates it is unsure of (`second_look.rs`).
+    pub second_look: Option<SecondLook>,
 }
 
 impl Default for DetectorConfig {
@@ -117,6 +120,7 @@ impl Default for DetectorConfig {
                 input_height: 720,
                 max_face_px: 160.0,
                 score_threshold: 0.3,
+                second_look: Some(SecondLook::default()),
             }),
             score_threshold: 0.5,
             nms_iou: 0.4,
@@ -154,6 +158,8 @@ pub struct RetinaFaceDetector {
     config: DetectorConfig,
     whole_frame: Pass,
     small_faces: Option<Pass>,
+    /// The small-face pass's second look, on crops.
+    second_look: Option<Pass>,
     sha256: String,
 }
 
@@ -204,7 +210,12 @@ impl RetinaFaceDetector {
             .small_faces
             .map(|pass| Pass::load(model, pass.input_width, pass.input_height, Some(pass.max_face_px), colour, &config))
             .transpose()?;
-        Ok(Self { config, whole_frame, small_faces, sha256: hex(&Sha256::digest(model)) })
+        let second_look = config
+            .small_faces
+            .and_then(|pass| pass.second_look)
+            .map(|look| Pass::load(model, look.input_px, look.input_px, None, colour, &config))
+            .transpose()?;
+        Ok(Self { config, whole_frame, small_faces, second_look, sha256: hex(&Sha256::digest(model)) })
     }
 
     /// Refuses any model but the pinned one. A model that parses and runs
@@ -227,13 +238,26 @@ impl FaceDetector for RetinaFaceDetector {
         check_frame(frame)?;
         let (threshold, nms_iou) = (self.config.score_threshold, self.config.nms_iou);
         let (mut faces, letterbox) = self.whole_frame.detect(frame, threshold, nms_iou)?;
-        let small_threshold = self.config.small_faces.map_or(threshold, |pass| pass.score_threshold);
         let shrunk = 1.0 / letterbox.scale_x.min(letterbox.scale_y);
-        if let Some(pass) = self.small_faces.as_mut().filter(|_| shrunk > SMALL_FACE_PASS_MIN_GAIN) {
-            faces.extend(pass.detect(frame, small_threshold, nms_iou)?.0);
-            faces = merge_overlaps(faces, nms_iou);
+        let (Some(config), Some(pass)) = (self.config.small_faces, self.small_faces.as_mut()) else {
+            return Ok(faces);
+        };
+        if shrunk <= SMALL_FACE_PASS_MIN_GAIN {
+            return Ok(faces);
         }
-        Ok(faces)
+        let doubt = config.second_look.map_or(config.score_threshold, |look| look.doubt_threshold);
+        let (sure, doubtful): (Vec<FaceBox>, Vec<FaceBox>) =
+            pass.detect(frame, doubt, nms_iou)?.0.into_iter().partition(|f| f.score > config.score_threshold);
+        faces.extend(sure);
+        if let (Some(look), Some(look_pass)) = (config.second_look, self.second_look.as_mut()) {
+            // What the model finds in a crop at the whole-frame threshold is
+            // kept, the candidate's face or another one beside it.
+            for crop in crops_for(&doubtful, &faces, &look, (frame.width, frame.height)) {
+                let (found, _) = look_pass.detect(&crop.cut(frame), threshold, nms_iou)?;
+                faces.extend(found.into_iter().map(|f| crop.into_frame(f)));
+            }
+        }
+        Ok(merge_overlaps(faces, nms_iou))
     }
 
     fn model_name(&self) -> &str {
@@ -359,12 +383,31 @@ fn check_config(config: &DetectorConfig) -> Result<(), DetectError> {
         }
     }
     let threshold_ok = |t: f32| t > 0.0 && t < 1.0;
+    if let Some(pass) = config.small_faces {
+        check_second_look(pass)?;
+    }
     let small_pass_threshold = config.small_faces.map_or(0.5, |pass| pass.score_threshold);
     if !threshold_ok(config.score_threshold) || !threshold_ok(small_pass_threshold) {
         return Err(DetectError::Config("score thresholds must be within 0..1 (exclusive)"));
     }
     if !(config.nms_iou > 0.0 && config.nms_iou <= 1.0) {
         return Err(DetectError::Config("NMS IoU must be within 0..=1 (0 excluded)"));
+    }
+    Ok(())
+}
+
+fn check_second_look(pass: SmallFacePass) -> Result<(), DetectError> {
+    let Some(look) = pass.second_look else { return Ok(()) };
+    if !(look.doubt_threshold > 0.0 && look.doubt_threshold < pass.score_threshold) {
+        return Err(DetectError::Config("the second look's doubt threshold must be within 0 and the pass's threshold"));
+    }
+    if !(32..=1024).contains(&look.input_px) || look.max_looks > 64 {
+        return Err(DetectError::Config(
+            "the second look's input must be within 32..=1024 px and its looks at most 64",
+        ));
+    }
+    if !(look.max_face_px.is_finite() && look.max_face_px > 0.0) {
+        return Err(DetectError::Config("the second look's largest face must be positive"));
     }
     Ok(())
 }
@@ -459,8 +502,15 @@ mod tests {
         assert!(matches!(RetinaFaceDetector::from_bytes(&[], config), Err(DetectError::Config(_))));
         let config = DetectorConfig { score_threshold: f32::NAN, ..DetectorConfig::default() };
         assert!(matches!(check_config(&config), Err(DetectError::Config(_))));
-        let lax = SmallFacePass { score_threshold: 0.0, ..DetectorConfig::default().small_faces.unwrap() };
+        let small = DetectorConfig::default().small_faces.unwrap();
+        let lax = SmallFacePass { score_threshold: 0.0, second_look: None, ..small };
         let config = DetectorConfig { small_faces: Some(lax), ..DetectorConfig::default() };
+        assert!(matches!(check_config(&config), Err(DetectError::Config(_))));
+        let doubting_more_than_kept = SecondLook { doubt_threshold: 0.4, ..SecondLook::default() };
+        let config = DetectorConfig {
+            small_faces: Some(SmallFacePass { second_look: Some(doubting_more_than_kept), ..small }),
+            ..DetectorConfig::default()
+        };
         assert!(matches!(check_config(&config), Err(DetectError::Config(_))));
         // 320×180 finds faces from 28 of its pixels, 112 at 1280×720: a
         // small-face pass that stops at 100 leaves a gap.

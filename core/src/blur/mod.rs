@@ -1,7 +1,8 @@
-//! Face blurring before encoding: the detector, the tracker, the camera
-//! motion measurement, the coverage of frames between detections, the
-//! irreversible obscuring of a region, the look-ahead stage that combines
-//! them and fails closed, and the monitor of failed-closed frames.
+//! Face blurring before encoding: the detector (and its second look at
+//! doubtful small faces), the tracker, the camera motion measurement, the
+//! coverage of frames between detections, the irreversible obscuring of a
+//! region, the look-ahead stage that combines them and fails closed, and
+//! the monitor of failed-closed frames.
 
 mod coverage;
 pub mod detector;
@@ -10,5 +11,6 @@ mod motion;
 mod network_input;
 pub mod obscure;
 mod retinaface;
+pub mod second_look;
 pub mod stage;
 pub mod tracker;

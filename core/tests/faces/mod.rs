@@ -85,6 +85,29 @@ pub fn small_face_frame(astronaut: &Rgb, face_px: usize) -> (Rgb, FaceBox) {
     (paste(&background(1280, 720), &head, x, y), truth)
 }
 
+/// `image` with each pixel the mean of the (2r+1)² around it (clamped at
+/// the edges): a face out of focus, or enlarged from few pixels.
+pub fn box_blurred(image: &Rgb, r: usize) -> Rgb {
+    let mut out = image.clone();
+    let (w, h) = (image.width, image.height);
+    for y in 0..h {
+        for x in 0..w {
+            let mut sum = [0u32; 3];
+            let mut n = 0;
+            for sy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                for sx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                    for (c, s) in sum.iter_mut().enumerate() {
+                        *s += u32::from(image.px[(sy * w + sx) * 3 + c]);
+                    }
+                    n += 1;
+                }
+            }
+            out.px[(y * w + x) * 3..][..3].copy_from_slice(&sum.map(|s| ((s + n / 2) / n) as u8));
+        }
+    }
+    out
+}
+
 /// IoU and score of the detection that best overlaps `truth`, if any does.
 pub fn best_match(faces: &[FaceBox], truth: &FaceBox) -> Option<(f32, f32)> {
     faces.iter().map(|f| (f.iou(truth), f.score)).filter(|(iou, _)| *iou > 0.0).max_by(|a, b| a.0.total_cmp(&b.0))
@@ -118,6 +141,15 @@ impl Rgb {
             px.extend_from_slice(&self.px[(row * self.width + x) * 3..][..width * 3]);
         }
         Self { width, height, px }
+    }
+
+    /// Each pixel the mean of its three channels.
+    pub fn grey(&self) -> Self {
+        let px = self
+            .px
+            .chunks_exact(3)
+            .flat_map(|p| [((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3) as u8; 3]);
+        Self { width: self.width, height: self.height, px: px.collect() }
     }
 
     /// Area-average downscale (each output pixel the mean of the source
