@@ -146,10 +146,10 @@ fn soft_small_faces_are_found_by_the_second_look() {
         let alone = best_match(&one_look.detect(&frame).unwrap(), &truth);
         let looked = best_match(&default.detect(&frame).unwrap(), &truth);
         println!("{face_px:7} | {alone:?} | {looked:?}");
-        if face_px >= 34 && !looked.is_some_and(|(iou, _)| iou >= 0.3) {
+        if face_px >= 34 && !looked.is_some_and(|(iou, _)| iou >= 0.5) {
             missed.push(face_px);
         }
-        if !alone.is_some_and(|(iou, _)| iou >= 0.3) {
+        if face_px >= 34 && !alone.is_some_and(|(iou, _)| iou >= 0.5) {
             missed_alone += 1;
         }
     }

@@ -65,12 +65,14 @@ struct CameraPath {
     by_end: (f32, f32),
 }
 
-/// The motion measurement's error per frame (its finest level has 4-px
-/// cells). A face carried along the path is placed at `start + by_now +
-/// t·(end − by_end − start)`, so an error on frame `i` counts `(1 − t)`
-/// times up to this frame and `t` times after it: at most
-/// `MEASURED_ERROR_PX · span / 2` in all, which [`stray`] adds.
-const MEASURED_ERROR_PX: f32 = 2.0;
+/// The motion measurement's error per frame: its finest level has 4-px
+/// cells, and a motion counts as measured when every textured tile agrees
+/// within one cell, so a part of the picture (a small roll) may move up to
+/// 4 px a frame more than the whole. A face carried along the path is
+/// placed at `start + by_now + t·(end − by_end − start)`, so an error on
+/// frame `i` counts `(1 − t)` times up to this frame and `t` times after
+/// it: at most `MEASURED_ERROR_PX · span / 2` in all, which [`stray`] adds.
+const MEASURED_ERROR_PX: f32 = 4.0;
 
 impl CameraPath {
     fn between_detections(motions: &[Option<(f32, f32)>], step: usize) -> Option<Self> {
@@ -109,10 +111,13 @@ fn reach_back(region: &FaceBox, motions: &[Option<(f32, f32)>], config: &BlurCon
 /// Room for a face followed across two detections (at `start` and `end`)
 /// to stray from the straight line between them: the most it can stray
 /// midway, used on every frame of the interval and on the detection frame
-/// too, so the region of a face that stands still does not change size (no
-/// flicker). With the camera's path measured on every frame, only the
-/// face's own straying (a share of its size) and the measurement's error;
-/// else the wearer's jiggle too.
+/// too, so within an interval the region of a face that stands still does
+/// not change size (no flicker). With the camera's path measured on every
+/// frame: the face's own straying (a share of its size, at most the
+/// wearer's jiggle) and the measurement's error; else the wearer's jiggle
+/// alone, as the line is then drawn in the picture. So the region grows
+/// for an interval in which the measurement drops out, and shrinks back
+/// after it.
 pub(super) fn stray(config: &BlurConfig, span: usize, start: &FaceBox, end: &FaceBox, path_measured: bool) -> f32 {
     let midway = (span / 2) as f32;
     if !path_measured {

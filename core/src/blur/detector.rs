@@ -237,7 +237,9 @@ impl FaceDetector for RetinaFaceDetector {
     fn detect(&mut self, frame: &I420Image) -> Result<Vec<FaceBox>, DetectError> {
         check_frame(frame)?;
         let (threshold, nms_iou) = (self.config.score_threshold, self.config.nms_iou);
-        let (mut faces, letterbox) = self.whole_frame.detect(frame, threshold, nms_iou)?;
+        let in_frame = |faces: Vec<FaceBox>| faces.into_iter().filter_map(|f| clipped(f, frame));
+        let (found, letterbox) = self.whole_frame.detect(frame, threshold, nms_iou)?;
+        let mut faces: Vec<FaceBox> = in_frame(found).collect();
         let shrunk = 1.0 / letterbox.scale_x.min(letterbox.scale_y);
         let (Some(config), Some(pass)) = (self.config.small_faces, self.small_faces.as_mut()) else {
             return Ok(faces);
@@ -247,14 +249,16 @@ impl FaceDetector for RetinaFaceDetector {
         }
         let doubt = config.second_look.map_or(config.score_threshold, |look| look.doubt_threshold);
         let (sure, doubtful): (Vec<FaceBox>, Vec<FaceBox>) =
-            pass.detect(frame, doubt, nms_iou)?.0.into_iter().partition(|f| f.score > config.score_threshold);
+            in_frame(pass.detect(frame, doubt, nms_iou)?.0).partition(|f| f.score > config.score_threshold);
         faces.extend(sure);
         if let (Some(look), Some(look_pass)) = (config.second_look, self.second_look.as_mut()) {
             // What the model finds in a crop at the whole-frame threshold is
-            // kept, the candidate's face or another one beside it.
+            // kept, the candidate's face or another one beside it; a box
+            // running over the crop's edge is kept whole, clipped only by
+            // the frame's.
             for crop in crops_for(&doubtful, &faces, &look, (frame.width, frame.height)) {
                 let (found, _) = look_pass.detect(&crop.cut(frame), threshold, nms_iou)?;
-                faces.extend(found.into_iter().map(|f| crop.into_frame(f)));
+                faces.extend(in_frame(found.into_iter().map(|f| crop.into_frame(f)).collect()));
             }
         }
         Ok(merge_overlaps(faces, nms_iou))
@@ -298,8 +302,8 @@ impl Pass {
         Ok(pass)
     }
 
-    /// Faces in `frame` (frame pixels) that are this pass's to find, and
-    /// how the frame was scaled.
+    /// Faces in `frame` that are this pass's to find, in frame pixels but
+    /// not clipped to it, and how the frame was scaled.
     fn detect(
         &mut self,
         frame: &I420Image,
@@ -312,7 +316,7 @@ impl Pass {
             .run_network(threshold, nms_iou)?
             .into_iter()
             .filter(|f| f.width.max(f.height) <= max)
-            .filter_map(|f| to_frame(f, letterbox, frame))
+            .map(|f| unscaled(f, letterbox))
             .collect();
         Ok((faces, letterbox))
     }
@@ -383,12 +387,12 @@ fn check_config(config: &DetectorConfig) -> Result<(), DetectError> {
         }
     }
     let threshold_ok = |t: f32| t > 0.0 && t < 1.0;
+    let small_pass_threshold_ok = config.small_faces.is_none_or(|pass| threshold_ok(pass.score_threshold));
+    if !threshold_ok(config.score_threshold) || !small_pass_threshold_ok {
+        return Err(DetectError::Config("score thresholds must be within 0..1 (exclusive)"));
+    }
     if let Some(pass) = config.small_faces {
         check_second_look(pass)?;
-    }
-    let small_pass_threshold = config.small_faces.map_or(0.5, |pass| pass.score_threshold);
-    if !threshold_ok(config.score_threshold) || !threshold_ok(small_pass_threshold) {
-        return Err(DetectError::Config("score thresholds must be within 0..1 (exclusive)"));
     }
     if !(config.nms_iou > 0.0 && config.nms_iou <= 1.0) {
         return Err(DetectError::Config("NMS IoU must be within 0..=1 (0 excluded)"));
@@ -401,10 +405,8 @@ fn check_second_look(pass: SmallFacePass) -> Result<(), DetectError> {
     if !(look.doubt_threshold > 0.0 && look.doubt_threshold < pass.score_threshold) {
         return Err(DetectError::Config("the second look's doubt threshold must be within 0 and the pass's threshold"));
     }
-    if !(32..=1024).contains(&look.input_px) || look.max_looks > 64 {
-        return Err(DetectError::Config(
-            "the second look's input must be within 32..=1024 px and its looks at most 64",
-        ));
+    if !(32..=1024).contains(&look.input_px) || !(1..=64).contains(&look.max_looks) {
+        return Err(DetectError::Config("the second look's input must be within 32..=1024 px and its looks 1..=64"));
     }
     if !(look.max_face_px.is_finite() && look.max_face_px > 0.0) {
         return Err(DetectError::Config("the second look's largest face must be positive"));
@@ -442,13 +444,22 @@ fn check_frame(frame: &I420Image) -> Result<(), DetectError> {
     Ok(())
 }
 
-/// Maps a box from network to frame pixels and clips it to the frame;
-/// `None` if nothing of it is inside.
-fn to_frame(face: FaceBox, letterbox: Letterbox, frame: &I420Image) -> Option<FaceBox> {
-    let x0 = (face.x / letterbox.scale_x).max(0.0);
-    let y0 = (face.y / letterbox.scale_y).max(0.0);
-    let x1 = ((face.x + face.width) / letterbox.scale_x).min(frame.width as f32);
-    let y1 = ((face.y + face.height) / letterbox.scale_y).min(frame.height as f32);
+/// A box from network to frame pixels.
+fn unscaled(face: FaceBox, letterbox: Letterbox) -> FaceBox {
+    FaceBox {
+        x: face.x / letterbox.scale_x,
+        y: face.y / letterbox.scale_y,
+        width: face.width / letterbox.scale_x,
+        height: face.height / letterbox.scale_y,
+        score: face.score,
+    }
+}
+
+/// A box clipped to the frame; `None` if nothing of it is inside.
+fn clipped(face: FaceBox, frame: &I420Image) -> Option<FaceBox> {
+    let (x0, y0) = (face.x.max(0.0), face.y.max(0.0));
+    let x1 = (face.x + face.width).min(frame.width as f32);
+    let y1 = (face.y + face.height).min(frame.height as f32);
     (x1 > x0 && y1 > y0).then_some(FaceBox { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: face.score })
 }
 
@@ -474,16 +485,16 @@ mod tests {
         let letterbox = Letterbox { scale_x: 0.5, scale_y: 0.5 };
         let inside = FaceBox { x: 10.0, y: 20.0, width: 30.0, height: 40.0, score: 0.9 };
         assert_eq!(
-            to_frame(inside, letterbox, &frame),
+            clipped(unscaled(inside, letterbox), &frame),
             Some(FaceBox { x: 20.0, y: 40.0, width: 60.0, height: 80.0, score: 0.9 })
         );
         let overhanging = FaceBox { x: -10.0, y: 350.0, width: 30.0, height: 40.0, score: 0.9 };
         assert_eq!(
-            to_frame(overhanging, letterbox, &frame),
+            clipped(unscaled(overhanging, letterbox), &frame),
             Some(FaceBox { x: 0.0, y: 700.0, width: 40.0, height: 20.0, score: 0.9 })
         );
         // In the letterbox padding, below the picture.
-        assert_eq!(to_frame(FaceBox { y: 400.0, ..inside }, letterbox, &frame), None);
+        assert_eq!(clipped(unscaled(FaceBox { y: 400.0, ..inside }, letterbox), &frame), None);
     }
 
     #[test]

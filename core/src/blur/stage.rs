@@ -74,8 +74,9 @@ pub struct BlurConfig {
     /// The same when the camera's motion was measured on every frame (the
     /// jiggle is then on the path): only the face's own straying, this
     /// share of its size a frame (at most `max_deviation_px_per_frame`),
-    /// plus the measurement's error. 0.1 at 30 fps lets a face stray a
-    /// third of its width midway through 200 ms, a strong nod or sidestep.
+    /// plus the measurement's error (4 px a frame, always added; a share
+    /// of 0 leaves only that). 0.1 at 30 fps lets a face stray a third of
+    /// its width midway through 200 ms, a strong nod or sidestep.
     pub face_deviation_share_per_frame: f32,
     /// Time the stage may spend per frame on average (detection amortised);
     /// `None`: one frame interval (a session uses its nominal frame rate,
