@@ -9,6 +9,7 @@ pub mod detector;
 pub mod monitor;
 mod motion;
 mod network_input;
+mod network_pass;
 pub mod obscure;
 mod retinaface;
 pub mod second_look;
