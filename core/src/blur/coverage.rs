@@ -7,8 +7,9 @@ use super::stage::BlurConfig;
 use super::tracker::Track;
 
 /// Boxes for a frame `step` frames after the previous detection, with the
-/// next detection `span` frames after it; `motions[i]` is the picture's
-/// motion on frame `i + 1` of the interval.
+/// next detection `span` frames after it, for the faces tracked since the
+/// previous detection (the newly found ones: [`reached_back`]);
+/// `motions[i]` is the picture's motion on frame `i + 1` of the interval.
 pub(super) fn in_between(
     before: &[Track],
     coasted: &[Track],
@@ -47,14 +48,22 @@ pub(super) fn in_between(
             (Some(_), None) => boxes.push(track.region),
         }
     }
-    // Found at the next detection for the first time, or matched to a track
-    // that was only coasting: it may have been anywhere within reach of
-    // there on the frames before.
-    let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
-    for track in after.iter().filter(uncertain) {
-        boxes.push(reach_back(&track.region, &motions[step..], config));
-    }
     boxes
+}
+
+/// Faces found at the next detection for the first time, or matched to a
+/// track that was only coasting: each may have been anywhere within reach
+/// of where it was found on the frames before. Its track id and that
+/// region on the frame `step` frames after the previous detection.
+pub(super) fn reached_back(
+    before: &[Track],
+    after: &[Track],
+    step: usize,
+    motions: &[Option<(f32, f32)>],
+    config: &BlurConfig,
+) -> Vec<(u64, FaceBox)> {
+    let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
+    after.iter().filter(uncertain).map(|t| (t.id, reach_back(&t.region, &motions[step..], config))).collect()
 }
 
 /// How far the camera's motion moved the picture between the previous

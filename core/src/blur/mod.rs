@@ -14,4 +14,5 @@ pub mod obscure;
 mod retinaface;
 pub mod second_look;
 pub mod stage;
+mod trace;
 pub mod tracker;

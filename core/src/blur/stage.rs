@@ -24,10 +24,11 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use super::coverage::{grown, in_between, seen_at, stray};
+use super::coverage::{grown, in_between, reached_back, seen_at, stray};
 use super::detector::{FaceBox, FaceDetector};
 use super::motion::Pyramid;
 use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
+use super::trace::FaceLook;
 use super::tracker::{FaceTracker, Track, TrackerConfig};
 use crate::frame::I420Image;
 
@@ -66,6 +67,10 @@ pub struct BlurConfig {
     /// Pixels added to a face's own reach per frame (at least 4, the
     /// motion measurement's error).
     pub face_motion_px_per_frame: f32,
+    /// Find a newly found face again, by its picture, on the frames held
+    /// before its detection (`trace.rs`), and blur it there only where it
+    /// was found with confidence; elsewhere, everywhere within reach.
+    pub trace_new_faces: bool,
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them, in luma pixels, when the camera's motion
     /// was not measured on every frame in between: the wearer's head
@@ -104,6 +109,7 @@ impl Default for BlurConfig {
             measure_camera_motion: true,
             face_motion_share_per_frame: 0.5,
             face_motion_px_per_frame: 8.0,
+            trace_new_faces: true,
             max_deviation_px_per_frame: 12.0,
             face_deviation_share_per_frame: 0.1,
             frame_budget_ns: None,
@@ -383,6 +389,7 @@ impl<T> BlurStage<T> {
         let after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
         let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
+        let looks = self.newly_found_looks(&before, &after);
         let mut released = Vec::with_capacity(span);
         for (index, pending) in self.buffer.drain(..).enumerate() {
             let step = index + 1; // frames since the previous detection
@@ -394,7 +401,12 @@ impl<T> BlurStage<T> {
                 };
                 after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
-                in_between(&before, &coasted[index], &after, (step, span), &motions, &self.config)
+                let mut boxes = in_between(&before, &coasted[index], &after, (step, span), &motions, &self.config);
+                for (id, reach) in reached_back(&before, &after, step, &motions, &self.config) {
+                    let look = looks.iter().find(|(look_id, _)| *look_id == id).map(|(_, look)| look);
+                    boxes.push(look.and_then(|look| trace(look, &pending.image, &reach)).unwrap_or(reach));
+                }
+                boxes
             };
             boxes.retain(|b| b.width > 0.0 && b.height > 0.0);
             let mut image = pending.image;
@@ -418,6 +430,21 @@ impl<T> BlurStage<T> {
             });
         }
         released
+    }
+
+    /// The pictures of the faces found on the newest frame for the first
+    /// time (or again after coasting), to find them again on the frames
+    /// held before it; none when tracing is off.
+    fn newly_found_looks(&self, before: &[Track], after: &[Track]) -> Vec<(u64, FaceLook)> {
+        let Some(newest) = self.buffer.back().filter(|_| self.config.trace_new_faces) else { return Vec::new() };
+        let (width, height) = (newest.image.width as usize, newest.image.height as usize);
+        let Some(luma) = newest.image.data.get(..width * height) else { return Vec::new() };
+        let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
+        after
+            .iter()
+            .filter(uncertain)
+            .filter_map(|t| FaceLook::take(luma, width, height, &t.region).map(|look| (t.id, look)))
+            .collect()
     }
 
     /// Releases every buffered frame failed closed; the tracker keeps time.
@@ -444,6 +471,12 @@ impl<T> BlurStage<T> {
             })
             .collect()
     }
+}
+
+/// Where `look` is on `image`, searched inside `reach` (see `trace.rs`).
+fn trace(look: &FaceLook, image: &I420Image, reach: &FaceBox) -> Option<FaceBox> {
+    let (width, height) = (image.width as usize, image.height as usize);
+    look.find(image.data.get(..width * height)?, width, height, reach)
 }
 
 /// How far the picture moved onto this frame, zero when not measured.

@@ -243,7 +243,8 @@ fn flat(index: u32) -> I420Image {
 }
 
 /// Face A leaves; face B enters close to where A's track coasts, and is
-/// matched to it: B must still be blurred back as a newly found face.
+/// matched to it: B must still be blurred back as a newly found face (the
+/// frames show the faces, so tracing B back finds B).
 #[test]
 fn a_new_face_matched_to_a_lost_track_is_blurred_back_too() {
     let truth = |i: u32| match i {
@@ -253,7 +254,7 @@ fn a_new_face_matched_to_a_lost_track_is_blurred_back_too() {
         _ => vec![face(100.0 - 20.0 * (12 - i.min(12)) as f32, 104.0, 50.0)],
     };
     let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
-    for frame in run(&mut rig.stage, 20) {
+    for frame in run_frames(&mut rig.stage, |i| showing(&truth(i), i), 20) {
         for face in truth(frame.tag).iter().filter(|f| f.x >= 0.0) {
             assert!(covered(face, &frame.blur.regions), "frame {} leaks {face:?}: {:?}", frame.tag, frame.blur.regions);
         }
@@ -277,13 +278,61 @@ fn the_cadence_follows_the_detection_cost_and_the_budget() {
 #[test]
 fn a_face_appearing_between_detections_is_blurred_back_to_the_previous_one() {
     // 70 ms detections: every third frame. The face enters on frame 7 and
-    // moves 30 px per frame, below the 40 px reach.
+    // moves 30 px per frame, below the 40 px reach. The frames show it
+    // (a textured patch over the still background), so tracing it back by
+    // its picture finds it where it is.
     let truth = |i: u32| if i >= 7 { vec![face(20.0 + 30.0 * (i - 7) as f32, 100.0, 40.0)] } else { Vec::new() };
-    let mut rig = rig(Box::new(truth), 70_000_000, &[], &[], config());
-    let released = run(&mut rig.stage, 14);
-    let runs = rig.runs.lock().unwrap().clone();
-    assert!(!runs.contains(&7), "the test needs a face first seen after its first frame: {runs:?}");
-    assert_faces_covered(&released, truth, (W, H));
+    for trace_new_faces in [true, false] {
+        let mut rig = rig(Box::new(truth), 70_000_000, &[], &[], BlurConfig { trace_new_faces, ..config() });
+        let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 14);
+        let runs = rig.runs.lock().unwrap().clone();
+        assert!(!runs.contains(&7), "the test needs a face first seen after its first frame: {runs:?}");
+        assert_faces_covered(&released, truth, (W, H));
+    }
+}
+
+/// A still face, then one moving 6 px a frame to the right over the still
+/// textured background, both appearing four frames before a detection and
+/// shown in the frames: traced back by their pictures, each is covered on
+/// every frame in a region far narrower than its reach (a newly found
+/// 40-px face may have moved 28 px a frame).
+#[test]
+fn a_newly_found_face_is_traced_back_by_its_picture() {
+    for speed in [0.0, 6.0] {
+        let truth =
+            move |i: u32| if i >= 4 { vec![face(60.0 + speed * (i - 4) as f32, 80.0, 40.0)] } else { Vec::new() };
+        let widest_before_found = |trace_new_faces: bool| {
+            let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_new_faces, ..config() });
+            let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 9);
+            assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
+            assert_faces_covered(&released, truth, (W, H));
+            let before_found = released.iter().filter(|f| (4..8).contains(&f.tag));
+            before_found.flat_map(|f| f.blur.regions.iter().map(|r| 2.0 * r.rx)).fold(0.0, f32::max)
+        };
+        let (traced, reached) = (widest_before_found(true), widest_before_found(false));
+        assert!(traced * 2.0 < reached, "{speed} px/frame: traced {traced} px wide, reached {reached} px");
+    }
+}
+
+/// [`input`] with a face's picture (a textured patch unlike the
+/// background, fixed to the face) in each of `faces`.
+fn showing(faces: &[FaceBox], index: u32) -> I420Image {
+    let mut image = input(index);
+    for f in faces {
+        let (x0, y0) = (f.x.max(0.0) as u32, f.y.max(0.0) as u32);
+        let (x1, y1) = (((f.x + f.width) as u32).min(W), ((f.y + f.height) as u32).min(H));
+        for y in y0..y1 {
+            for x in x0..x1 {
+                // Stripes and rings in the face's own coordinates.
+                let (u, v) = (x as f32 - f.x, y as f32 - f.y);
+                let shade =
+                    128.0 + 60.0 * (u * 0.7).sin() * (v * 0.45).cos() + 30.0 * ((u * u + v * v).sqrt() * 0.5).sin();
+                image.data[(y * W + x) as usize] = shade as u8;
+            }
+        }
+    }
+    image.data[..4].copy_from_slice(&index.to_le_bytes());
+    image
 }
 
 #[test]

@@ -1,0 +1,291 @@
+//! Finding a newly found face again in the frames held back before its
+//! detection, by its look. Without this, such a face is blurred on each of
+//! those frames wherever it could have reached: for a small face a few
+//! frames back, a region many times its size. Where its picture (taken on
+//! the detection frame) is found again on a held frame with confidence,
+//! its region there is where it was found, plus a small margin.
+//!
+//! Only ever a refinement: the search stays inside the region the motion
+//! rules allow for that frame, so a wrong match can only pick another
+//! place the face could have been, and only when that place looks more
+//! like the face than the face itself does. Anything doubtful — a flat or
+//! repetitive picture, a face that turned or was not there yet — keeps the
+//! whole region.
+
+use super::detector::FaceBox;
+
+/// A face's picture: luma samples on a grid over the middle of its box.
+/// Only the middle: the box's edges hold background, and a face moving in
+/// front of a textured, still background must be found where the face is,
+/// not where the background matches.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FaceLook {
+    /// The whole box, whole pixels.
+    width: usize,
+    height: usize,
+    /// Where the sampled middle starts inside the box.
+    inner_x: usize,
+    inner_y: usize,
+    /// Grid spacing, luma pixels: about 12 samples across the middle's
+    /// smaller side.
+    step: usize,
+    /// Row-major samples at `(step / 2 + i·step, step / 2 + j·step)` from
+    /// the middle's top-left corner.
+    samples: Vec<u8>,
+    columns: usize,
+    /// Mean absolute deviation of the samples from their mean: how much
+    /// texture there is to match.
+    texture: f32,
+}
+
+/// Less texture than this (mean absolute deviation, luma levels) is too
+/// flat to be found again with confidence.
+const MIN_TEXTURE: f32 = 4.0;
+/// A match is good when its mean difference is at most this share of the
+/// texture, and unique when every place a quarter of the face away differs
+/// by at least this share more.
+const MATCH_SHARE: f32 = 0.4;
+/// Smallest face side traced, pixels.
+const MIN_SIDE: usize = 14;
+/// The sampled middle of a face's box, as a share of its width and height.
+const INNER_SHARE: f32 = 0.6;
+/// Most positions searched per frame (a 140-px square of them, or every
+/// second, third or fourth one of a larger square, then refined): bounds
+/// the cost when the allowed region is large.
+const MAX_POSITIONS: usize = 20_000;
+const MAX_STRIDE: usize = 4;
+/// Coarse places refined when searching every `stride`-th position.
+const REFINED_PLACES: usize = 8;
+
+impl FaceLook {
+    /// The picture inside `region` of a `width`-wide luma plane, if large
+    /// and textured enough to find again.
+    pub fn take(luma: &[u8], width: usize, height: usize, region: &FaceBox) -> Option<Self> {
+        let (x0, y0, x1, y1) = pixel_bounds(region, width, height)?;
+        let (w, h) = (x1 - x0, y1 - y0);
+        if w.min(h) < MIN_SIDE {
+            return None;
+        }
+        let (inner_w, inner_h) = ((w as f32 * INNER_SHARE) as usize, (h as f32 * INNER_SHARE) as usize);
+        let (inner_x, inner_y) = ((w - inner_w) / 2, (h - inner_h) / 2);
+        let step = (inner_w.min(inner_h) / 12).max(1);
+        let (columns, rows) = (grid_len(inner_w, step), grid_len(inner_h, step));
+        let mut samples = Vec::with_capacity(columns * rows);
+        for i in 0..rows {
+            let row = &luma[(y0 + inner_y + step / 2 + i * step) * width + x0 + inner_x..];
+            samples.extend((0..columns).map(|j| row[step / 2 + j * step]));
+        }
+        let mean = samples.iter().map(|&s| f32::from(s)).sum::<f32>() / samples.len() as f32;
+        let texture = samples.iter().map(|&s| (f32::from(s) - mean).abs()).sum::<f32>() / samples.len() as f32;
+        (texture >= MIN_TEXTURE).then_some(Self {
+            width: w,
+            height: h,
+            inner_x,
+            inner_y,
+            step,
+            samples,
+            columns,
+            texture,
+        })
+    }
+
+    /// Where this picture is in another frame's luma plane, searched only
+    /// inside `within`: its box plus a margin for the sampling grid, kept
+    /// inside `within`. `None` unless found with confidence.
+    pub fn find(&self, luma: &[u8], width: usize, height: usize, within: &FaceBox) -> Option<FaceBox> {
+        let (x0, y0, x1, y1) = pixel_bounds(within, width, height)?;
+        let (nx, ny) = ((x1 - x0).checked_sub(self.width)? + 1, (y1 - y0).checked_sub(self.height)? + 1);
+        // Every `stride`-th position first, then the best one's neighbours.
+        let stride = (1..=MAX_STRIDE).find(|&s| nx.div_ceil(s) * ny.div_ceil(s) <= MAX_POSITIONS)?;
+        let (cx, cy) = (nx.div_ceil(stride), ny.div_ceil(stride));
+        let at = |i: usize| ((i % cx) * stride, (i / cx) * stride);
+        let costs: Vec<u32> = (0..cx * cy)
+            .map(|i| {
+                let (dx, dy) = at(i);
+                self.sad(luma, width, x0 + dx, y0 + dy)
+            })
+            .collect();
+        // The few best coarse places, each refined: a fine pattern seen
+        // one pixel off can look worse than a side lobe of itself.
+        let mut order: Vec<usize> = (0..costs.len()).collect();
+        order.sort_unstable_by_key(|&i| costs[i]);
+        let refined = order.iter().take(if stride > 1 { REFINED_PLACES } else { 1 });
+        let (bx, by, best) = refined
+            .map(|&i| self.refine(luma, width, (x0, y0), at(i), stride, (nx, ny)))
+            .min_by_key(|&(_, _, cost)| cost)?;
+        // The best place at least a quarter of the face away.
+        let apart = (self.width.min(self.height) / 4).max(2).max(stride);
+        let far = (0..costs.len())
+            .filter(|&i| at(i).0.abs_diff(bx).max(at(i).1.abs_diff(by)) >= apart)
+            .map(|i| costs[i])
+            .min();
+        let n = self.samples.len() as f32;
+        let (best_mean, bar) = (best as f32 / n, MATCH_SHARE * self.texture);
+        let unique = far.is_none_or(|far| far as f32 / n - best_mean >= bar);
+        if best_mean > bar || !unique {
+            return None;
+        }
+        let margin = (self.step + 2) as f32;
+        let found = FaceBox {
+            x: (x0 + bx) as f32 - margin,
+            y: (y0 + by) as f32 - margin,
+            width: self.width as f32 + 2.0 * margin,
+            height: self.height as f32 + 2.0 * margin,
+            score: within.score,
+        };
+        Some(intersection(&found, within))
+    }
+
+    /// The best place within `stride - 1` of `(bx, by)` (offsets in the
+    /// search window at `origin`, of `n` positions each way), and its cost.
+    fn refine(
+        &self,
+        luma: &[u8],
+        width: usize,
+        origin: (usize, usize),
+        (bx, by): (usize, usize),
+        stride: usize,
+        n: (usize, usize),
+    ) -> (usize, usize, u32) {
+        let reach = stride - 1;
+        let mut best = (bx, by, u32::MAX);
+        for y in by.saturating_sub(reach)..(by + reach + 1).min(n.1) {
+            for x in bx.saturating_sub(reach)..(bx + reach + 1).min(n.0) {
+                let cost = self.sad(luma, width, origin.0 + x, origin.1 + y);
+                if cost < best.2 {
+                    best = (x, y, cost);
+                }
+            }
+        }
+        best
+    }
+
+    /// Sum of absolute differences with the box placed at `(x, y)`.
+    fn sad(&self, luma: &[u8], width: usize, x: usize, y: usize) -> u32 {
+        let offset = self.step / 2;
+        let (x, y) = (x + self.inner_x + offset, y + self.inner_y + offset);
+        let mut sum = 0u32;
+        for (i, row) in self.samples.chunks_exact(self.columns).enumerate() {
+            let line = &luma[(y + i * self.step) * width + x..];
+            for (j, &s) in row.iter().enumerate() {
+                sum += u32::from(s.abs_diff(line[j * self.step]));
+            }
+        }
+        sum
+    }
+}
+
+/// The whole pixels of `b` inside a `width` × `height` frame, as
+/// `(x0, y0, x1, y1)`; `None` when nothing is inside.
+fn pixel_bounds(b: &FaceBox, width: usize, height: usize) -> Option<(usize, usize, usize, usize)> {
+    let x0 = b.x.max(0.0).ceil() as usize;
+    let y0 = b.y.max(0.0).ceil() as usize;
+    let x1 = ((b.x + b.width).max(0.0).floor() as usize).min(width);
+    let y1 = ((b.y + b.height).max(0.0).floor() as usize).min(height);
+    (x1 > x0 && y1 > y0).then_some((x0, y0, x1, y1))
+}
+
+/// Samples at `step / 2 + i·step` that fall inside `len`.
+fn grid_len(len: usize, step: usize) -> usize {
+    (len - step / 2).div_ceil(step)
+}
+
+fn intersection(a: &FaceBox, b: &FaceBox) -> FaceBox {
+    let (x0, y0) = (a.x.max(b.x), a.y.max(b.y));
+    let (x1, y1) = ((a.x + a.width).min(b.x + b.width), (a.y + a.height).min(b.y + b.height));
+    FaceBox { x: x0, y: y0, width: (x1 - x0).max(0.0), height: (y1 - y0).max(0.0), score: a.score }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: usize = 200;
+    const H: usize = 120;
+
+    /// A picture of smooth noise (textured everywhere, no repeats).
+    fn scene(seed: u32) -> Vec<u8> {
+        let mut state = seed.max(1);
+        let mut coarse = vec![0u8; (W / 4 + 1) * (H / 4 + 1)];
+        for v in &mut coarse {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *v = (state >> 24) as u8;
+        }
+        (0..W * H).map(|i| coarse[(i / W / 4) * (W / 4 + 1) + (i % W) / 4]).collect()
+    }
+
+    /// `face` (a 30×30 patch of another picture) pasted at `(x, y)` on `scene`.
+    fn with_face(mut scene: Vec<u8>, face: &[u8], x: usize, y: usize) -> Vec<u8> {
+        for row in 0..30 {
+            scene[(y + row) * W + x..][..30].copy_from_slice(&face[row * 30..][..30]);
+        }
+        scene
+    }
+
+    fn face_patch() -> Vec<u8> {
+        let other = scene(99);
+        (0..30).flat_map(|row| other[(40 + row) * W + 60..][..30].to_vec()).collect()
+    }
+
+    fn b(x: f32, y: f32, w: f32, h: f32) -> FaceBox {
+        FaceBox { x, y, width: w, height: h, score: 0.9 }
+    }
+
+    #[test]
+    fn finds_a_face_that_moved_and_returns_a_box_inside_the_allowed_region() {
+        let face = face_patch();
+        let now = with_face(scene(7), &face, 100, 50);
+        let before = with_face(scene(7), &face, 93, 46);
+        let look = FaceLook::take(&now, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
+        let within = b(70.0, 20.0, 90.0, 90.0);
+        let found = look.find(&before, W, H, &within).unwrap();
+        // The face at (93, 46) plus the grid margin (step 1 + 2 px).
+        assert_eq!(found, b(90.0, 43.0, 36.0, 36.0));
+        // Near the allowed region's edge, the box is cut to it.
+        let tight = b(92.0, 45.0, 32.0, 32.0);
+        assert_eq!(look.find(&before, W, H, &tight).unwrap(), tight);
+    }
+
+    #[test]
+    fn a_faint_face_moving_over_a_busy_background_is_found_where_the_face_is() {
+        // A quarter of the background's contrast, in a box with 3 px of
+        // background around it: matching the whole box, the background
+        // would pull the match to where the box was, not the face.
+        let faint: Vec<u8> = face_patch().iter().map(|&v| (128 + (i16::from(v) - 128) / 4) as u8).collect();
+        let now = with_face(scene(7), &faint, 100, 50);
+        let before = with_face(scene(7), &faint, 94, 52);
+        let look = FaceLook::take(&now, W, H, &b(97.0, 47.0, 36.0, 36.0)).unwrap();
+        let found = look.find(&before, W, H, &b(70.0, 20.0, 90.0, 90.0)).unwrap();
+        assert_eq!((found.x, found.y), (91.0 - 3.0, 49.0 - 3.0), "{found:?}");
+    }
+
+    #[test]
+    fn a_face_that_was_not_there_is_not_found() {
+        let face = face_patch();
+        let now = with_face(scene(7), &face, 100, 50);
+        let look = FaceLook::take(&now, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
+        assert_eq!(look.find(&scene(7), W, H, &b(70.0, 20.0, 90.0, 90.0)), None);
+    }
+
+    #[test]
+    fn flat_or_repetitive_pictures_are_not_traced() {
+        let flat = vec![128u8; W * H];
+        assert_eq!(FaceLook::take(&flat, W, H, &b(100.0, 50.0, 30.0, 30.0)), None);
+        // Vertical stripes 8 px apart: textured, but every 8 px the same.
+        let stripes: Vec<u8> = (0..W * H).map(|i| if (i % W) % 8 < 4 { 60 } else { 190 }).collect();
+        let look = FaceLook::take(&stripes, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
+        assert_eq!(look.find(&stripes, W, H, &b(70.0, 20.0, 90.0, 90.0)), None);
+    }
+
+    #[test]
+    fn small_faces_and_regions_too_large_to_search_are_not_traced() {
+        let picture = scene(7);
+        assert_eq!(FaceLook::take(&picture, W, H, &b(10.0, 10.0, 13.0, 30.0)), None);
+        let look = FaceLook::take(&picture, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
+        let big_w = 1000;
+        let big = vec![0u8; big_w * 800];
+        assert_eq!(look.find(&big, big_w, 800, &b(0.0, 0.0, 1000.0, 800.0)), None);
+    }
+}
