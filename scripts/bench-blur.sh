@@ -35,18 +35,20 @@ mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in js
 # detection on every K-th frame; `egocap-still`: no camera motion measured
 # (newly found faces get the fastest head turn's reach); `egocap-whole-frame`:
 # one pass at 640x360, no small-face pass (the detector before 2026-12-04);
-# `egocap-one-look`: the defaults before the second look (small-face pass
-# at threshold 0.5, no second look, and the wearer's 12 px a frame of
-# jiggle as every face's room to stray even where the camera's motion is
-# measured).
-variants=(egocap egocap-k1 egocap-k8 egocap-still egocap-whole-frame egocap-one-look)
+# `egocap-one-look`: the defaults before 2026-12-04's second session
+# (small-face pass at threshold 0.5, no second look, no tracing, and the
+# wearer's 12 px a frame of jiggle as every face's room to stray even where
+# the camera's motion is measured); `egocap-no-trace`: the defaults but
+# newly found faces not traced back by their picture.
+variants=(egocap egocap-k1 egocap-k8 egocap-still egocap-whole-frame egocap-one-look egocap-no-trace)
 declare -A variant_flags=(
     [egocap]=""
     [egocap-k1]="--cadence 1"
     [egocap-k8]="--cadence 8"
     [egocap-still]="--no-camera-motion"
     [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"
-    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1"
+    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1 --no-trace"
+    [egocap-no-trace]="--no-trace"
 )
 
 lscpu | grep -E '^Model name' || true

@@ -8,7 +8,8 @@ use super::tracker::Track;
 
 /// Boxes for a frame `step` frames after the previous detection, with the
 /// next detection `span` frames after it, for the faces tracked since the
-/// previous detection (the newly found ones: [`reached_back`]);
+/// previous detection, each with its track id (the newly found ones:
+/// [`reached_back`]);
 /// `motions[i]` is the picture's motion on frame `i + 1` of the interval.
 pub(super) fn in_between(
     before: &[Track],
@@ -17,7 +18,7 @@ pub(super) fn in_between(
     (step, span): (usize, usize),
     motions: &[Option<(f32, f32)>],
     config: &BlurConfig,
-) -> Vec<FaceBox> {
+) -> Vec<(u64, FaceBox)> {
     let mut boxes = Vec::new();
     let path = CameraPath::between_detections(motions, step);
     for track in coasted {
@@ -39,13 +40,13 @@ pub(super) fn in_between(
                     }
                     None => lerp(&start.region, &end.region, t),
                 };
-                boxes.push(grown(&place, stray(config, span, &start.region, &end.region, path.is_some())));
+                boxes.push((track.id, grown(&place, stray(config, span, &start.region, &end.region, path.is_some()))));
             }
             // Not seen again: where its motion takes it.
-            (None, _) => boxes.push(track.region),
+            (None, _) => boxes.push((track.id, track.region)),
             // Coasting at the previous detection and matched now: the match
             // may be another face that came in, so cover both readings.
-            (Some(_), None) => boxes.push(track.region),
+            (Some(_), None) => boxes.push((track.id, track.region)),
         }
     }
     boxes
@@ -62,8 +63,8 @@ pub(super) fn reached_back(
     motions: &[Option<(f32, f32)>],
     config: &BlurConfig,
 ) -> Vec<(u64, FaceBox)> {
-    let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
-    after.iter().filter(uncertain).map(|t| (t.id, reach_back(&t.region, &motions[step..], config))).collect()
+    let newly_found = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
+    after.iter().filter(newly_found).map(|t| (t.id, reach_back(&t.region, &motions[step..], config))).collect()
 }
 
 /// How far the camera's motion moved the picture between the previous

@@ -389,7 +389,9 @@ impl<T> BlurStage<T> {
         let after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
         let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
-        let looks = self.newly_found_looks(&before, &after);
+        let reached: Vec<Vec<(u64, FaceBox)>> =
+            (1..span).map(|step| reached_back(&before, &after, step, &motions, &self.config)).collect();
+        let traced = self.trace_back(&after, &reached);
         let mut released = Vec::with_capacity(span);
         for (index, pending) in self.buffer.drain(..).enumerate() {
             let step = index + 1; // frames since the previous detection
@@ -401,10 +403,14 @@ impl<T> BlurStage<T> {
                 };
                 after.iter().map(|t| grown(&t.region, margin(t))).collect()
             } else {
-                let mut boxes = in_between(&before, &coasted[index], &after, (step, span), &motions, &self.config);
-                for (id, reach) in reached_back(&before, &after, step, &motions, &self.config) {
-                    let look = looks.iter().find(|(look_id, _)| *look_id == id).map(|(_, look)| look);
-                    boxes.push(look.and_then(|look| trace(look, &pending.image, &reach)).unwrap_or(reach));
+                let tracked = in_between(&before, &coasted[index], &after, (step, span), &motions, &self.config);
+                let mut boxes: Vec<FaceBox> = tracked.iter().map(|&(_, b)| b).collect();
+                for &(id, reach) in &reached[index] {
+                    // A traced box on another tracked face's region is more
+                    // likely that face than this one: the reach, then.
+                    let on_another = |b: &FaceBox| tracked.iter().any(|(other, o)| *other != id && o.iou(b) > 0.3);
+                    let found = traced[index].iter().find(|(traced_id, _)| *traced_id == id).map(|&(_, b)| b);
+                    boxes.push(found.filter(|b| !on_another(b)).unwrap_or(reach));
                 }
                 boxes
             };
@@ -432,19 +438,33 @@ impl<T> BlurStage<T> {
         released
     }
 
-    /// The pictures of the faces found on the newest frame for the first
-    /// time (or again after coasting), to find them again on the frames
-    /// held before it; none when tracing is off.
-    fn newly_found_looks(&self, before: &[Track], after: &[Track]) -> Vec<(u64, FaceLook)> {
-        let Some(newest) = self.buffer.back().filter(|_| self.config.trace_new_faces) else { return Vec::new() };
-        let (width, height) = (newest.image.width as usize, newest.image.height as usize);
-        let Some(luma) = newest.image.data.get(..width * height) else { return Vec::new() };
-        let uncertain = |t: &&Track| t.frames_since_seen == 0 && seen_at(before, t.id).is_none();
-        after
+    /// Where each newly found face was found again, by its picture, on the
+    /// frames held before the newest (`trace.rs`): per held frame, track ids
+    /// and boxes, searched within `reached` (per held frame, the reach of
+    /// each newly found face). The newest frames first, so when the budget
+    /// runs out the frames nearest the detection are the ones traced.
+    fn trace_back(&self, after: &[Track], reached: &[Vec<(u64, FaceBox)>]) -> Vec<Vec<(u64, FaceBox)>> {
+        let mut traced = vec![Vec::new(); reached.len()];
+        let Some(newest) = self.buffer.back().filter(|_| self.config.trace_new_faces) else { return traced };
+        let Some(newly_found) = reached.first() else { return traced };
+        let size = (newest.image.width as usize, newest.image.height as usize);
+        let Some(newest_luma) = newest.image.data.get(..size.0 * size.1) else { return traced };
+        let looks: Vec<(u64, FaceLook)> = after
             .iter()
-            .filter(uncertain)
-            .filter_map(|t| FaceLook::take(luma, width, height, &t.region).map(|look| (t.id, look)))
-            .collect()
+            .filter(|t| newly_found.iter().any(|(id, _)| *id == t.id))
+            .filter_map(|t| FaceLook::take(newest_luma, size.0, size.1, &t.region).map(|look| (t.id, look)))
+            .collect();
+        let mut budget = TRACE_BUDGET_SAMPLES;
+        for (index, reaches) in reached.iter().enumerate().rev() {
+            let Some(held) = self.buffer.get(index).and_then(|p| p.image.data.get(..size.0 * size.1)) else { continue };
+            for (id, reach) in reaches {
+                let look = looks.iter().find(|(look_id, _)| look_id == id).map(|(_, look)| look);
+                if let Some(found) = look.and_then(|look| look.find(held, size, reach, &mut budget)) {
+                    traced[index].push((*id, found));
+                }
+            }
+        }
+        traced
     }
 
     /// Releases every buffered frame failed closed; the tracker keeps time.
@@ -473,11 +493,9 @@ impl<T> BlurStage<T> {
     }
 }
 
-/// Where `look` is on `image`, searched inside `reach` (see `trace.rs`).
-fn trace(look: &FaceLook, image: &I420Image, reach: &FaceBox) -> Option<FaceBox> {
-    let (width, height) = (image.width as usize, image.height as usize);
-    look.find(image.data.get(..width * height)?, width, height, reach)
-}
+/// Samples compared in all the searches for newly found faces after one
+/// detection: about 10–20 ms on a desktop core; past it, the reach.
+const TRACE_BUDGET_SAMPLES: usize = 20_000_000;
 
 /// How far the picture moved onto this frame, zero when not measured.
 fn camera<T>(pending: &Pending<T>) -> (f32, f32) {

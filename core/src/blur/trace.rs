@@ -20,7 +20,13 @@ use super::detector::FaceBox;
 /// not where the background matches.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct FaceLook {
-    /// The whole box, whole pixels.
+    /// The face's whole region, which may run off the frame: what is
+    /// returned, moved to where the picture was found.
+    region: FaceBox,
+    /// The region's whole pixels inside the frame: where the picture was
+    /// taken (top-left corner) and its size, which the search moves about.
+    x: usize,
+    y: usize,
     width: usize,
     height: usize,
     /// Where the sampled middle starts inside the box.
@@ -51,7 +57,8 @@ const MIN_SIDE: usize = 14;
 const INNER_SHARE: f32 = 0.6;
 /// Most positions searched per frame (a 140-px square of them, or every
 /// second, third or fourth one of a larger square, then refined): bounds
-/// the cost when the allowed region is large.
+/// the cost when the allowed region is large. The stage also gives all its
+/// searches after one detection a budget of samples compared.
 const MAX_POSITIONS: usize = 20_000;
 const MAX_STRIDE: usize = 4;
 /// Coarse places refined when searching every `stride`-th position.
@@ -78,6 +85,9 @@ impl FaceLook {
         let mean = samples.iter().map(|&s| f32::from(s)).sum::<f32>() / samples.len() as f32;
         let texture = samples.iter().map(|&s| (f32::from(s) - mean).abs()).sum::<f32>() / samples.len() as f32;
         (texture >= MIN_TEXTURE).then_some(Self {
+            region: *region,
+            x: x0,
+            y: y0,
             width: w,
             height: h,
             inner_x,
@@ -90,13 +100,24 @@ impl FaceLook {
     }
 
     /// Where this picture is in another frame's luma plane, searched only
-    /// inside `within`: its box plus a margin for the sampling grid, kept
-    /// inside `within`. `None` unless found with confidence.
-    pub fn find(&self, luma: &[u8], width: usize, height: usize, within: &FaceBox) -> Option<FaceBox> {
+    /// inside `within`: the face's whole region moved there, plus a margin
+    /// for the sampling grid, kept inside `within`. `None` unless found
+    /// with confidence, or when the search would cost more than is left of
+    /// `budget` (samples compared; what it costs is taken off).
+    pub fn find(
+        &self,
+        luma: &[u8],
+        (width, height): (usize, usize),
+        within: &FaceBox,
+        budget: &mut usize,
+    ) -> Option<FaceBox> {
         let (x0, y0, x1, y1) = pixel_bounds(within, width, height)?;
         let (nx, ny) = ((x1 - x0).checked_sub(self.width)? + 1, (y1 - y0).checked_sub(self.height)? + 1);
-        // Every `stride`-th position first, then the best one's neighbours.
+        // Every `stride`-th position first, then the best ones' neighbours.
         let stride = (1..=MAX_STRIDE).find(|&s| nx.div_ceil(s) * ny.div_ceil(s) <= MAX_POSITIONS)?;
+        let cost =
+            (nx.div_ceil(stride) * ny.div_ceil(stride) + REFINED_PLACES * (2 * stride - 1).pow(2)) * self.samples.len();
+        *budget = budget.checked_sub(cost)?;
         let (cx, cy) = (nx.div_ceil(stride), ny.div_ceil(stride));
         let at = |i: usize| ((i % cx) * stride, (i / cx) * stride);
         let costs: Vec<u32> = (0..cx * cy)
@@ -109,16 +130,20 @@ impl FaceLook {
         // one pixel off can look worse than a side lobe of itself.
         let mut order: Vec<usize> = (0..costs.len()).collect();
         order.sort_unstable_by_key(|&i| costs[i]);
-        let refined = order.iter().take(if stride > 1 { REFINED_PLACES } else { 1 });
-        let (bx, by, best) = refined
+        let refined: Vec<(usize, usize, u32)> = order
+            .iter()
+            .take(if stride > 1 { REFINED_PLACES } else { 1 })
             .map(|&i| self.refine(luma, width, (x0, y0), at(i), stride, (nx, ny)))
-            .min_by_key(|&(_, _, cost)| cost)?;
-        // The best place at least a quarter of the face away.
+            .collect();
+        let &(bx, by, best) = refined.iter().min_by_key(|&&(_, _, cost)| cost)?;
+        // The best place at least a quarter of the face away, on the coarse
+        // grid or among the refined places (a rival's minimum may lie
+        // between grid points).
         let apart = (self.width.min(self.height) / 4).max(2).max(stride);
-        let far = (0..costs.len())
-            .filter(|&i| at(i).0.abs_diff(bx).max(at(i).1.abs_diff(by)) >= apart)
-            .map(|i| costs[i])
-            .min();
+        let is_apart = |(x, y): (usize, usize)| x.abs_diff(bx).max(y.abs_diff(by)) >= apart;
+        let coarse_far = (0..costs.len()).filter(|&i| is_apart(at(i))).map(|i| costs[i]);
+        let refined_far = refined.iter().filter(|&&(x, y, _)| is_apart((x, y))).map(|&(_, _, c)| c);
+        let far = coarse_far.chain(refined_far).min();
         let n = self.samples.len() as f32;
         let (best_mean, bar) = (best as f32 / n, MATCH_SHARE * self.texture);
         let unique = far.is_none_or(|far| far as f32 / n - best_mean >= bar);
@@ -126,11 +151,12 @@ impl FaceLook {
             return None;
         }
         let margin = (self.step + 2) as f32;
+        let (dx, dy) = ((x0 + bx) as f32 - self.x as f32, (y0 + by) as f32 - self.y as f32);
         let found = FaceBox {
-            x: (x0 + bx) as f32 - margin,
-            y: (y0 + by) as f32 - margin,
-            width: self.width as f32 + 2.0 * margin,
-            height: self.height as f32 + 2.0 * margin,
+            x: self.region.x + dx - margin,
+            y: self.region.y + dy - margin,
+            width: self.region.width + 2.0 * margin,
+            height: self.region.height + 2.0 * margin,
             score: within.score,
         };
         Some(intersection(&found, within))
@@ -233,19 +259,38 @@ mod tests {
         FaceBox { x, y, width: w, height: h, score: 0.9 }
     }
 
+    /// `look.find` with budget to spare.
+    fn find(look: &FaceLook, luma: &[u8], size: (usize, usize), within: FaceBox) -> Option<FaceBox> {
+        look.find(luma, size, &within, &mut usize::MAX.clone())
+    }
+
     #[test]
     fn finds_a_face_that_moved_and_returns_a_box_inside_the_allowed_region() {
         let face = face_patch();
         let now = with_face(scene(7), &face, 100, 50);
         let before = with_face(scene(7), &face, 93, 46);
         let look = FaceLook::take(&now, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
-        let within = b(70.0, 20.0, 90.0, 90.0);
-        let found = look.find(&before, W, H, &within).unwrap();
+        let found = find(&look, &before, (W, H), b(70.0, 20.0, 90.0, 90.0)).unwrap();
         // The face at (93, 46) plus the grid margin (step 1 + 2 px).
         assert_eq!(found, b(90.0, 43.0, 36.0, 36.0));
         // Near the allowed region's edge, the box is cut to it.
         let tight = b(92.0, 45.0, 32.0, 32.0);
-        assert_eq!(look.find(&before, W, H, &tight).unwrap(), tight);
+        assert_eq!(find(&look, &before, (W, H), tight).unwrap(), tight);
+    }
+
+    #[test]
+    fn a_face_cut_by_the_frame_edge_is_returned_whole_where_it_was_in_view() {
+        // Its region runs 10 px off the right edge on the detection frame;
+        // held frames before, it was 20 px further left, in full view.
+        let face = face_patch();
+        let mut now = scene(7);
+        for row in 0..30 {
+            now[(50 + row) * W + 180..][..20].copy_from_slice(&face[row * 30..][..20]);
+        }
+        let before = with_face(scene(7), &face, 160, 50);
+        let look = FaceLook::take(&now, W, H, &b(180.0, 50.0, 30.0, 30.0)).unwrap();
+        let found = find(&look, &before, (W, H), b(120.0, 20.0, 80.0, 90.0)).unwrap();
+        assert_eq!(found, b(157.0, 47.0, 36.0, 36.0), "the whole region, moved");
     }
 
     #[test]
@@ -257,35 +302,50 @@ mod tests {
         let now = with_face(scene(7), &faint, 100, 50);
         let before = with_face(scene(7), &faint, 94, 52);
         let look = FaceLook::take(&now, W, H, &b(97.0, 47.0, 36.0, 36.0)).unwrap();
-        let found = look.find(&before, W, H, &b(70.0, 20.0, 90.0, 90.0)).unwrap();
+        let found = find(&look, &before, (W, H), b(70.0, 20.0, 90.0, 90.0)).unwrap();
         assert_eq!((found.x, found.y), (91.0 - 3.0, 49.0 - 3.0), "{found:?}");
     }
 
     #[test]
-    fn a_face_that_was_not_there_is_not_found() {
+    fn a_face_that_was_not_there_or_looked_different_is_not_found() {
         let face = face_patch();
         let now = with_face(scene(7), &face, 100, 50);
         let look = FaceLook::take(&now, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
-        assert_eq!(look.find(&scene(7), W, H, &b(70.0, 20.0, 90.0, 90.0)), None);
+        assert_eq!(find(&look, &scene(7), (W, H), b(70.0, 20.0, 90.0, 90.0)), None);
+        // The same face 50 levels brighter (a light came on).
+        let brighter: Vec<u8> = face.iter().map(|&v| v.saturating_add(50)).collect();
+        let before = with_face(scene(7), &brighter, 96, 50);
+        assert_eq!(find(&look, &before, (W, H), b(70.0, 20.0, 90.0, 90.0)), None);
     }
 
     #[test]
     fn flat_or_repetitive_pictures_are_not_traced() {
         let flat = vec![128u8; W * H];
         assert_eq!(FaceLook::take(&flat, W, H, &b(100.0, 50.0, 30.0, 30.0)), None);
-        // Vertical stripes 8 px apart: textured, but every 8 px the same.
-        let stripes: Vec<u8> = (0..W * H).map(|i| if (i % W) % 8 < 4 { 60 } else { 190 }).collect();
+        // Vertical stripes 7 px apart: textured, but every 7 px the same;
+        // searched at every place and, over a wide region, every second.
+        let stripes: Vec<u8> = (0..W * H).map(|i| if (i % W) % 7 < 3 { 60 } else { 190 }).collect();
         let look = FaceLook::take(&stripes, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
-        assert_eq!(look.find(&stripes, W, H, &b(70.0, 20.0, 90.0, 90.0)), None);
+        assert_eq!(find(&look, &stripes, (W, H), b(70.0, 20.0, 90.0, 90.0)), None);
+        let wide_w = 400;
+        let wide: Vec<u8> = (0..wide_w * 240).map(|i| if (i % wide_w) % 7 < 3 { 60 } else { 190 }).collect();
+        assert_eq!(find(&look, &wide, (wide_w, 240), b(0.0, 0.0, 400.0, 240.0)), None);
     }
 
     #[test]
-    fn small_faces_and_regions_too_large_to_search_are_not_traced() {
+    fn small_faces_searches_too_large_and_spent_budgets_are_not_traced() {
         let picture = scene(7);
         assert_eq!(FaceLook::take(&picture, W, H, &b(10.0, 10.0, 13.0, 30.0)), None);
         let look = FaceLook::take(&picture, W, H, &b(100.0, 50.0, 30.0, 30.0)).unwrap();
         let big_w = 1000;
         let big = vec![0u8; big_w * 800];
-        assert_eq!(look.find(&big, big_w, 800, &b(0.0, 0.0, 1000.0, 800.0)), None);
+        assert_eq!(find(&look, &big, (big_w, 800), b(0.0, 0.0, 1000.0, 800.0)), None);
+        // 3721 places of 324 samples, and a few refined: more than 1 000 000.
+        let mut budget = 1_000_000;
+        assert_eq!(look.find(&picture, (W, H), &b(70.0, 20.0, 90.0, 90.0), &mut budget), None);
+        assert_eq!(budget, 1_000_000, "a search not made costs nothing");
+        let mut budget = 2_000_000;
+        assert!(look.find(&picture, (W, H), &b(70.0, 20.0, 90.0, 90.0), &mut budget).is_some());
+        assert!(budget < 2_000_000 - 3721 * 324);
     }
 }
