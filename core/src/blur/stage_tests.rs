@@ -243,8 +243,8 @@ fn flat(index: u32) -> I420Image {
 }
 
 /// Face A leaves; face B enters close to where A's track coasts, and is
-/// matched to it: B must still be blurred back as a newly found face (the
-/// frames show the faces, so tracing B back finds B).
+/// matched to it: B must still be blurred back as a newly found face, by
+/// its reach or, traced (the frames show the faces), where B was found.
 #[test]
 fn a_new_face_matched_to_a_lost_track_is_blurred_back_too() {
     let truth = |i: u32| match i {
@@ -253,10 +253,13 @@ fn a_new_face_matched_to_a_lost_track_is_blurred_back_too() {
         // B walks in from the left, reaching A's old place at frame 12.
         _ => vec![face(100.0 - 20.0 * (12 - i.min(12)) as f32, 104.0, 50.0)],
     };
-    let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config());
-    for frame in run_frames(&mut rig.stage, |i| showing(&truth(i), i), 20) {
-        for face in truth(frame.tag).iter().filter(|f| f.x >= 0.0) {
-            assert!(covered(face, &frame.blur.regions), "frame {} leaks {face:?}: {:?}", frame.tag, frame.blur.regions);
+    for trace_new_faces in [false, true] {
+        let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], BlurConfig { trace_new_faces, ..config() });
+        for frame in run_frames(&mut rig.stage, |i| showing(&truth(i), i), 20) {
+            for face in truth(frame.tag).iter().filter(|f| f.x >= 0.0) {
+                let regions = &frame.blur.regions;
+                assert!(covered(face, regions), "frame {} leaks {face:?}: {regions:?}", frame.tag);
+            }
         }
     }
 }
