@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use super::network_input::Colour;
 use super::network_pass::{clipped, Pass};
-use super::second_look::{crops_for, SecondLook};
+use super::second_look::{crops_for, Crop, SecondLook};
 use crate::frame::{ColourMatrix, ColourRange, I420Image};
 
 /// A face found in a frame: its box in full-frame pixels (top-left corner,
@@ -36,11 +36,18 @@ impl FaceBox {
         self.width.max(0.0) * self.height.max(0.0)
     }
 
+    /// The part of this box inside `other` (empty when disjoint), with
+    /// this box's score.
+    pub fn intersection(&self, other: &FaceBox) -> FaceBox {
+        let (x0, y0) = (self.x.max(other.x), self.y.max(other.y));
+        let x1 = (self.x + self.width).min(other.x + other.width);
+        let y1 = (self.y + self.height).min(other.y + other.height);
+        FaceBox { x: x0, y: y0, width: (x1 - x0).max(0.0), height: (y1 - y0).max(0.0), score: self.score }
+    }
+
     /// Intersection over union of the two boxes (0 when disjoint).
     pub fn iou(&self, other: &FaceBox) -> f32 {
-        let w = (self.x + self.width).min(other.x + other.width) - self.x.max(other.x);
-        let h = (self.y + self.height).min(other.y + other.height) - self.y.max(other.y);
-        let inter = w.max(0.0) * h.max(0.0);
+        let inter = self.intersection(other).area();
         let union = self.area() + other.area() - inter;
         if union > 0.0 {
             inter / union
@@ -222,6 +229,8 @@ impl FaceDetector for RetinaFaceDetector {
         check_frame(frame)?;
         let (threshold, nms_iou) = (self.config.score_threshold, self.config.nms_iou);
         let in_frame = |faces: Vec<FaceBox>| faces.into_iter().filter_map(|f| clipped(f, frame));
+        let in_frame_from =
+            |crop: Crop, found: Vec<FaceBox>| found.into_iter().filter_map(move |f| clipped(crop.into_frame(f), frame));
         let (found, letterbox) = self.whole_frame.detect(frame, threshold, nms_iou)?;
         let mut faces: Vec<FaceBox> = in_frame(found).collect();
         let shrunk = 1.0 / letterbox.scale_x.min(letterbox.scale_y);
@@ -242,7 +251,7 @@ impl FaceDetector for RetinaFaceDetector {
             // the frame's.
             for crop in crops_for(&doubtful, &faces, &look, (frame.width, frame.height)) {
                 let (found, _) = look_pass.detect(&crop.cut(frame), threshold, nms_iou)?;
-                faces.extend(in_frame(found.into_iter().map(|f| crop.into_frame(f)).collect()));
+                faces.extend(in_frame_from(crop, found));
             }
         }
         Ok(merge_overlaps(faces, nms_iou))

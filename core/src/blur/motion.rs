@@ -214,10 +214,16 @@ fn best_shift_near(now: &Plane, before: &Plane, guess: (i32, i32), radius: i32, 
 
 /// Mean absolute deviation of the luma in `window` from its mean.
 fn texture(plane: &Plane, window: &Window) -> f32 {
-    let rows = || window.y.clone().map(|y| &plane.px[y * plane.width..][window.x.clone()]);
-    let count = (window.x.len() * window.y.len()).max(1) as f32;
-    let mean = rows().flatten().map(|&v| f32::from(v)).sum::<f32>() / count;
-    rows().flatten().map(|&v| (f32::from(v) - mean).abs()).sum::<f32>() / count
+    let rows = window.y.clone().map(|y| &plane.px[y * plane.width..][window.x.clone()]);
+    mean_abs_deviation(rows.flatten(), window.x.len() * window.y.len())
+}
+
+/// Mean absolute deviation from their mean of `count` luma values (how
+/// much texture there is to match): two passes over `values`.
+pub(super) fn mean_abs_deviation<'a>(values: impl Iterator<Item = &'a u8> + Clone, count: usize) -> f32 {
+    let count = count.max(1) as f32;
+    let mean = values.clone().map(|&v| f32::from(v)).sum::<f32>() / count;
+    values.map(|&v| (f32::from(v) - mean).abs()).sum::<f32>() / count
 }
 
 /// Each textured one of 3×3 tiles of the finest level, searched around

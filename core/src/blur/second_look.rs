@@ -114,9 +114,7 @@ impl Crop {
 /// Whether at least 70 % of `b` lies in `region` (a candidate only
 /// partly inside a found face may be another face beside it).
 fn mostly_inside(b: &FaceBox, region: &FaceBox) -> bool {
-    let w = (b.x + b.width).min(region.x + region.width) - b.x.max(region.x);
-    let h = (b.y + b.height).min(region.y + region.height) - b.y.max(region.y);
-    w.max(0.0) * h.max(0.0) >= 0.7 * b.area()
+    b.intersection(region).area() >= 0.7 * b.area()
 }
 
 fn even(v: u32) -> u32 {

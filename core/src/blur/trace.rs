@@ -13,6 +13,7 @@
 //! whole region.
 
 use super::detector::FaceBox;
+use super::motion::mean_abs_deviation;
 
 /// A face's picture: luma samples on a grid over the middle of its box.
 /// Only the middle: the box's edges hold background, and a face moving in
@@ -82,8 +83,7 @@ impl FaceLook {
             let row = &luma[(y0 + inner_y + step / 2 + i * step) * width + x0 + inner_x..];
             samples.extend((0..columns).map(|j| row[step / 2 + j * step]));
         }
-        let mean = samples.iter().map(|&s| f32::from(s)).sum::<f32>() / samples.len() as f32;
-        let texture = samples.iter().map(|&s| (f32::from(s) - mean).abs()).sum::<f32>() / samples.len() as f32;
+        let texture = mean_abs_deviation(samples.iter(), samples.len());
         (texture >= MIN_TEXTURE).then_some(Self {
             region: *region,
             x: x0,
@@ -159,7 +159,7 @@ impl FaceLook {
             height: self.region.height + 2.0 * margin,
             score: within.score,
         };
-        Some(intersection(&found, within))
+        Some(found.intersection(within))
     }
 
     /// The best place within `stride - 1` of `(bx, by)` (offsets in the
@@ -214,12 +214,6 @@ fn pixel_bounds(b: &FaceBox, width: usize, height: usize) -> Option<(usize, usiz
 /// Samples at `step / 2 + i·step` that fall inside `len`.
 fn grid_len(len: usize, step: usize) -> usize {
     (len - step / 2).div_ceil(step)
-}
-
-fn intersection(a: &FaceBox, b: &FaceBox) -> FaceBox {
-    let (x0, y0) = (a.x.max(b.x), a.y.max(b.y));
-    let (x1, y1) = ((a.x + a.width).min(b.x + b.width), (a.y + a.height).min(b.y + b.height));
-    FaceBox { x: x0, y: y0, width: (x1 - x0).max(0.0), height: (y1 - y0).max(0.0), score: a.score }
 }
 
 #[cfg(test)]
