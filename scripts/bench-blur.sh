@@ -38,17 +38,21 @@ mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in js
 # `egocap-one-look`: the defaults before 2026-12-04's second session
 # (small-face pass at threshold 0.5, no second look, no tracing, and the
 # wearer's 12 px a frame of jiggle as every face's room to stray even where
-# the camera's motion is measured); `egocap-trace`: the defaults with
-# newly found faces traced back by their picture (off by default).
-variants=(egocap egocap-k1 egocap-k8 egocap-still egocap-whole-frame egocap-one-look egocap-trace)
+# the camera's motion is measured); `egocap-no-trace`: the defaults without
+# following newly found faces back by their picture; `egocap-k8-no-trace`:
+# the same at k=8, beside `egocap-k8` (the cadence the budget picks varies
+# from run to run, so a fixed one compares the two fairly).
+variants=(egocap egocap-k1 egocap-k8 egocap-k8-no-trace egocap-still egocap-whole-frame egocap-one-look
+    egocap-no-trace)
 declare -A variant_flags=(
     [egocap]=""
     [egocap-k1]="--cadence 1"
     [egocap-k8]="--cadence 8"
     [egocap-still]="--no-camera-motion"
     [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"
-    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1"
-    [egocap-trace]="--trace"
+    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1 --no-trace"
+    [egocap-no-trace]="--no-trace"
+    [egocap-k8-no-trace]="--cadence 8 --no-trace"
 )
 
 lscpu | grep -E '^Model name' || true

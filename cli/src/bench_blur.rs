@@ -84,10 +84,10 @@ pub struct BlurBenchArgs {
     /// camera's motion is measured (`BlurConfig::face_deviation_share_per_frame`).
     #[arg(long)]
     deviation_share: Option<f32>,
-    /// Look for a newly found face on the frames held before its detection
-    /// (`BlurConfig::trace_new_faces`, off by default).
+    /// Do not follow newly found faces back by their picture
+    /// (`BlurConfig::trace_new_faces`, on by default).
     #[arg(long)]
-    trace: bool,
+    no_trace: bool,
     /// Do not measure the camera's motion (every newly found face gets the
     /// fastest head turn's reach).
     #[arg(long)]
@@ -154,7 +154,7 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
         config.max_motion_px_per_frame = reach;
     }
     config.measure_camera_motion = !args.no_camera_motion;
-    config.trace_new_faces = args.trace;
+    config.trace_new_faces = !args.no_trace;
     if let Some(share) = args.deviation_share {
         config.face_deviation_share_per_frame = share;
     }

@@ -103,7 +103,19 @@ fn moved(b: &FaceBox, by: (f32, f32), sign: f32) -> FaceBox {
 /// own reach on each frame — or by the fastest head turn's on a frame
 /// whose motion is unknown.
 fn reach_back(region: &FaceBox, motions: &[Option<(f32, f32)>], config: &BlurConfig) -> FaceBox {
-    let own = config.face_motion_share_per_frame * region.width.max(region.height) + config.face_motion_px_per_frame;
+    reach_back_from(region, region.width.max(region.height), motions, config)
+}
+
+/// [`reach_back`] from a region that may be larger than the face (a face
+/// known only to lie somewhere in it), for a face of side `face_side`: its
+/// own reach per frame follows from its size, not the region's.
+pub(super) fn reach_back_from(
+    region: &FaceBox,
+    face_side: f32,
+    motions: &[Option<(f32, f32)>],
+    config: &BlurConfig,
+) -> FaceBox {
+    let own = config.face_motion_share_per_frame * face_side + config.face_motion_px_per_frame;
     let own = own.min(config.max_motion_px_per_frame);
     let (mut dx, mut dy, mut reach) = (0.0, 0.0, 0.0);
     for motion in motions {

@@ -317,6 +317,39 @@ fn a_newly_found_face_is_traced_back_by_its_picture() {
     }
 }
 
+/// A still face appears on frame 1, seven frames before a detection, and
+/// on frame 3 its picture cannot be matched (a flat patch stands in for
+/// it). Traced back frame by frame: on frame 3 it gets one frame's reach
+/// from where it was found on frame 4, not the reach of all five frames
+/// back to the detection; on frames 1 and 2 it is found again.
+#[test]
+fn a_face_lost_on_one_held_frame_is_reached_from_the_frame_after() {
+    let at = face(120.0, 80.0, 40.0);
+    let truth = move |i: u32| if i >= 1 { vec![at] } else { Vec::new() };
+    let frame = move |i: u32| {
+        let mut image = showing(&truth(i), i);
+        if i == 3 {
+            for y in 80..120 {
+                image.data[(y * W + 120) as usize..][..40].fill(128);
+            }
+        }
+        image
+    };
+    let widths = |trace_new_faces: bool| {
+        let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_new_faces, ..config() });
+        let released = run_frames(&mut rig.stage, frame, 9);
+        assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
+        assert_faces_covered(&released, truth, (W, H));
+        let widest = |f: &ReleasedFrame<u32>| f.blur.regions.iter().map(|r| 2.0 * r.rx).fold(0.0, f32::max);
+        released.iter().map(widest).collect::<Vec<f32>>()
+    };
+    let (traced, reached) = (widths(true), widths(false));
+    let found = traced[4..8].iter().copied().fold(0.0, f32::max);
+    assert!(traced[3] * 2.0 < reached[3], "lost frame: traced {} px wide, reached {} px", traced[3], reached[3]);
+    assert!(traced[3] > found, "the lost frame keeps a reach: {traced:?}");
+    assert!(traced[1] <= found && traced[2] <= found, "found again before the lost frame: {traced:?}");
+}
+
 /// [`input`] with a face's picture (a textured patch unlike the
 /// background, fixed to the face) in each of `faces`.
 fn showing(faces: &[FaceBox], index: u32) -> I420Image {
