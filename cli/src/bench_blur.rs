@@ -88,6 +88,10 @@ pub struct BlurBenchArgs {
     /// (`BlurConfig::trace_new_faces`, on by default).
     #[arg(long)]
     no_trace: bool,
+    /// Do not follow faces seen at both detections by their picture
+    /// (`BlurConfig::trace_followed_faces`).
+    #[arg(long)]
+    no_trace_followed: bool,
     /// Do not measure the camera's motion (every newly found face gets the
     /// fastest head turn's reach).
     #[arg(long)]
@@ -155,6 +159,7 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
     }
     config.measure_camera_motion = !args.no_camera_motion;
     config.trace_new_faces = !args.no_trace;
+    config.trace_followed_faces = !args.no_trace_followed;
     if let Some(share) = args.deviation_share {
         config.face_deviation_share_per_frame = share;
     }

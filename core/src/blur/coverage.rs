@@ -145,9 +145,24 @@ pub(super) fn stray(config: &BlurConfig, span: usize, start: &FaceBox, end: &Fac
     if !path_measured {
         return config.max_deviation_px_per_frame * midway;
     }
+    own_stray(config, start, end) * midway + MEASURED_ERROR_PX * span as f32 / 2.0
+}
+
+/// How much farther from the straight line a face followed across two
+/// detections may be on one frame than on the next: the rate [`stray`]
+/// allows, with the measurement's error counted on every frame.
+pub(super) fn stray_per_frame(config: &BlurConfig, start: &FaceBox, end: &FaceBox, path_measured: bool) -> f32 {
+    if !path_measured {
+        return config.max_deviation_px_per_frame;
+    }
+    own_stray(config, start, end) + MEASURED_ERROR_PX
+}
+
+/// A face's own straying per frame: a share of its size, at most the
+/// wearer's jiggle.
+fn own_stray(config: &BlurConfig, start: &FaceBox, end: &FaceBox) -> f32 {
     let size = start.width.max(start.height).max(end.width).max(end.height);
-    let own = (config.face_deviation_share_per_frame * size).min(config.max_deviation_px_per_frame);
-    own * midway + MEASURED_ERROR_PX * span as f32 / 2.0
+    (config.face_deviation_share_per_frame * size).min(config.max_deviation_px_per_frame)
 }
 
 /// The track `id` if the detector found it on that detection frame.
@@ -158,6 +173,12 @@ pub(super) fn seen_at(tracks: &[Track], id: u64) -> Option<&Track> {
 /// `b` grown by `by` pixels on every side.
 pub(super) fn grown(b: &FaceBox, by: f32) -> FaceBox {
     FaceBox { x: b.x - by, y: b.y - by, width: b.width + 2.0 * by, height: b.height + 2.0 * by, score: b.score }
+}
+
+/// A box of `size` (width, height) with `b`'s centre.
+pub(super) fn centred(b: &FaceBox, (width, height): (f32, f32)) -> FaceBox {
+    let (cx, cy) = (b.x + b.width / 2.0, b.y + b.height / 2.0);
+    FaceBox { x: cx - width / 2.0, y: cy - height / 2.0, width, height, score: b.score }
 }
 
 fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {

@@ -15,4 +15,5 @@ mod retinaface;
 pub mod second_look;
 pub mod stage;
 mod trace;
+mod trace_back;
 pub mod tracker;

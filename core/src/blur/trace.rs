@@ -150,7 +150,7 @@ impl FaceLook {
         if best_mean > bar || !unique {
             return None;
         }
-        let margin = (self.step + 2) as f32;
+        let margin = self.margin();
         let (dx, dy) = ((x0 + bx) as f32 - self.x as f32, (y0 + by) as f32 - self.y as f32);
         let found = FaceBox {
             x: self.region.x + dx - margin,
@@ -160,6 +160,12 @@ impl FaceLook {
             score: within.score,
         };
         Some(found.intersection(within))
+    }
+
+    /// The room a match leaves around the face on every side: its
+    /// sampling grid's spacing, and two pixels.
+    pub fn margin(&self) -> f32 {
+        (self.step + 2) as f32
     }
 
     /// The best place within `stride - 1` of `(bx, by)` (offsets in the

@@ -1,0 +1,185 @@
+//! Following faces back through the frames held before a detection, one
+//! frame at a time, by their picture on the detection frame (`trace.rs`).
+//!
+//! A face is searched for on each held frame only where it could have come
+//! from: one frame's reach from where it was on the frame after, and inside
+//! its bound on that frame (the region the motion rules give it without
+//! tracing). Where it is not found with confidence, that whole region is
+//! the answer and the search goes on from it, so a face lost for a frame is
+//! not given the reach of every frame back to the detection.
+
+use super::coverage::{centred, grown, reach_back_from, seen_at};
+use super::detector::FaceBox;
+use super::stage::BlurConfig;
+use super::trace::FaceLook;
+use super::tracker::Track;
+
+/// Where a followed face was on one held frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Traced {
+    pub id: u64,
+    /// Where it was found, or the region it could have been in.
+    pub region: FaceBox,
+    /// Found by its picture (else `region` is where it could have been).
+    pub found: bool,
+    /// The room the match leaves around the face (its sampling grid's).
+    pub margin: f32,
+}
+
+/// Samples compared in all the searches after one detection: about 10–20 ms
+/// on a desktop core; past it, the bounds.
+const BUDGET_SAMPLES: usize = 20_000_000;
+/// After this many frames in a row without a match a face is no longer
+/// searched for (its region keeps growing by its reach, and so would the
+/// search), only its reach carried on.
+const MAX_MISSES: usize = 2;
+/// A match lying on another tracked face's region by more than this IoU is
+/// more likely that face: not taken.
+const OTHER_FACE_IOU: f32 = 0.3;
+
+/// The held frames' luma planes (oldest first, the detection frame last), of
+/// `size`, and how far the picture moved onto each (`motions[i]`, frame `i`).
+pub(super) struct HeldFrames<'a> {
+    pub lumas: Vec<&'a [u8]>,
+    pub size: (usize, usize),
+    pub motions: &'a [Option<(f32, f32)>],
+}
+
+/// A face to follow back from the detection frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct ToFollow {
+    pub id: u64,
+    /// Its region on the detection frame.
+    pub region: FaceBox,
+    /// How it may have moved from one frame to the one before: `None` for a
+    /// newly found face, anywhere within its reach; for a face seen at both
+    /// detections, along the line its bounds follow, straying from it by at
+    /// most this many pixels a frame.
+    pub stray_per_frame: Option<f32>,
+}
+
+/// Follows each of `faces` back through the held frames, in the order
+/// given (when the budget runs out, the later ones are not traced), each
+/// from the newest frame to the oldest. `bounds[i]` holds, for frame `i`,
+/// the region each face must lie in; `tracked[i]` the regions of the faces
+/// followed on that frame, whose places a match may not take. Per held
+/// frame, the faces traced there.
+pub(super) fn trace_back(
+    frames: &HeldFrames,
+    faces: &[ToFollow],
+    bounds: &[Vec<(u64, FaceBox)>],
+    tracked: &[Vec<(u64, FaceBox)>],
+    config: &BlurConfig,
+) -> Vec<Vec<Traced>> {
+    let mut traced = vec![Vec::new(); bounds.len()];
+    let (width, height) = frames.size;
+    let Some(newest) = frames.lumas.last() else { return traced };
+    let mut budget = BUDGET_SAMPLES;
+    for face in faces {
+        let Some(look) = FaceLook::take(newest, width, height, &face.region) else { continue };
+        let side = face.region.width.max(face.region.height);
+        // Where it is known to be on the frame after the one searched, and
+        // its bound there.
+        let (mut known, mut bound_after) = (face.region, face.region);
+        let mut misses = 0;
+        for (index, bounds) in bounds.iter().enumerate().rev() {
+            let Some(held) = frames.lumas.get(index) else { break };
+            let Some(&(_, bound)) = bounds.iter().find(|(id, _)| *id == face.id) else { break };
+            let could_be = match face.stray_per_frame {
+                None => {
+                    let onto_next = frames.motions.get(index + 1..index + 2).unwrap_or_default();
+                    reach_back_from(&known, side, onto_next, config)
+                }
+                Some(stray) => grown(&moved(&known, centre(&bound_after), centre(&bound)), stray),
+            }
+            .intersection(&bound);
+            let on_another =
+                |b: &FaceBox| tracked[index].iter().any(|(other, o)| *other != face.id && o.iou(b) > OTHER_FACE_IOU);
+            let found = if misses < MAX_MISSES {
+                look.find(held, frames.size, &could_be, &mut budget).filter(|b| !on_another(b))
+            } else {
+                None
+            };
+            misses = if found.is_some() { 0 } else { misses + 1 };
+            (known, bound_after) = (found.unwrap_or(could_be), bound);
+            traced[index].push(Traced { id: face.id, region: known, found: found.is_some(), margin: look.margin() });
+        }
+    }
+    traced
+}
+
+fn centre(b: &FaceBox) -> (f32, f32) {
+    (b.x + b.width / 2.0, b.y + b.height / 2.0)
+}
+
+/// `b` moved as a point at `from` moves to `to`.
+fn moved(b: &FaceBox, from: (f32, f32), to: (f32, f32)) -> FaceBox {
+    FaceBox { x: b.x + to.0 - from.0, y: b.y + to.1 - from.1, ..*b }
+}
+
+/// A face seen at both detections and found by its picture on every frame
+/// held between them: on each of those frames (and on the detection frame)
+/// it is blurred where it was found, at the larger of its two sizes, with
+/// the match's margin, instead of wherever its room to stray allows. Only
+/// when found on every frame, so within an interval the region of a face
+/// keeps one size (no flicker).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct TightlyFollowed {
+    pub id: u64,
+    /// The larger of its widths and heights at the two detections.
+    pub size: (f32, f32),
+    pub margin: f32,
+}
+
+/// The faces of `followed` (seen at both detections, `before` and `after`)
+/// that `traced` found on every held frame; none when no frame was held.
+pub(super) fn tightly_followed(
+    before: &[Track],
+    after: &[Track],
+    followed: &[u64],
+    traced: &[Vec<Traced>],
+) -> Vec<TightlyFollowed> {
+    if traced.is_empty() {
+        return Vec::new();
+    }
+    let found_on_every_frame = |id: u64| {
+        traced.iter().try_fold(0.0_f32, |margin, frame| {
+            frame.iter().find(|t| t.id == id && t.found).map(|t| margin.max(t.margin))
+        })
+    };
+    followed
+        .iter()
+        .filter_map(|&id| {
+            let (start, end) = (seen_at(before, id)?, seen_at(after, id)?);
+            let margin = found_on_every_frame(id)?;
+            let size = (start.region.width.max(end.region.width), start.region.height.max(end.region.height));
+            Some(TightlyFollowed { id, size, margin })
+        })
+        .collect()
+}
+
+impl TightlyFollowed {
+    /// Its region on a held frame: its size and margin where it was found
+    /// there (`traced`: that frame's), kept inside its `bound`.
+    pub(super) fn on_held_frame(&self, traced: &[Traced], bound: FaceBox) -> FaceBox {
+        match traced.iter().find(|t| t.id == self.id) {
+            Some(found) => self.at(&found.region, &bound),
+            None => bound,
+        }
+    }
+
+    /// Its region on the detection frame, where it was detected (`region`),
+    /// kept inside its room to stray there: built as on the held frames, so
+    /// a face that stands still keeps exactly one region.
+    pub(super) fn on_detection_frame(&self, region: &FaceBox, room: f32) -> FaceBox {
+        self.at(&grown(region, self.margin), &grown(region, room))
+    }
+
+    /// Its size with its margin, centred on `found` (the face's region
+    /// moved to where its picture matched, with the margin), inside `bound`.
+    fn at(&self, found: &FaceBox, bound: &FaceBox) -> FaceBox {
+        let width = found.width.max(self.size.0 + 2.0 * self.margin);
+        let height = found.height.max(self.size.1 + 2.0 * self.margin);
+        centred(found, (width, height)).intersection(bound)
+    }
+}
