@@ -39,9 +39,10 @@ mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in js
 # (small-face pass at threshold 0.5, no second look, no tracing, and the
 # wearer's 12 px a frame of jiggle as every face's room to stray even where
 # the camera's motion is measured); `egocap-no-trace`: the defaults without
-# following newly found faces back by their picture; `egocap-k8-no-trace`:
-# the same at k=8, beside `egocap-k8` (the cadence the budget picks varies
-# from run to run, so a fixed one compares the two fairly).
+# following faces by their picture (neither newly found ones nor ones seen at
+# both detections); `egocap-k8-no-trace`: the same at k=8, beside
+# `egocap-k8` (the cadence the budget picks varies from run to run, so a
+# fixed one compares the two fairly).
 variants=(egocap egocap-k1 egocap-k8 egocap-k8-no-trace egocap-still egocap-whole-frame egocap-one-look
     egocap-no-trace)
 declare -A variant_flags=(
@@ -50,9 +51,9 @@ declare -A variant_flags=(
     [egocap-k8]="--cadence 8"
     [egocap-still]="--no-camera-motion"
     [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"
-    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1 --no-trace"
-    [egocap-no-trace]="--no-trace"
-    [egocap-k8-no-trace]="--cadence 8 --no-trace"
+    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1 --no-trace --no-trace-followed"
+    [egocap-no-trace]="--no-trace --no-trace-followed"
+    [egocap-k8-no-trace]="--cadence 8 --no-trace --no-trace-followed"
 )
 
 lscpu | grep -E '^Model name' || true

@@ -89,7 +89,7 @@ pub struct BlurBenchArgs {
     #[arg(long)]
     no_trace: bool,
     /// Do not follow faces seen at both detections by their picture
-    /// (`BlurConfig::trace_followed_faces`).
+    /// (`BlurConfig::trace_followed_faces`, on by default).
     #[arg(long)]
     no_trace_followed: bool,
     /// Do not measure the camera's motion (every newly found face gets the

@@ -11,7 +11,9 @@
 //! its own velocity, and a face found for the first time is blurred back to
 //! the previous detection, following the camera's measured motion with its
 //! box grown by its own plausible motion (by the fastest head turn's where
-//! the camera's motion could not be measured).
+//! the camera's motion could not be measured). Faces are also followed by
+//! their picture through the held frames (`trace_back.rs`), which narrows
+//! those regions where they are found.
 //!
 //! Failing closed: a detector error, or the stage falling further behind its
 //! budget than `max_lag_ns`, obscures the affected frames whole (or drops
@@ -415,7 +417,7 @@ impl<T> BlurStage<T> {
             .filter(|t| t.frames_since_seen == 0 && seen_at(&before, t.id).is_some())
             .map(|t| t.id)
             .collect();
-        let traced = self.trace_back(&before, &after, &reached, &tracked, &followed, &motions);
+        let traced = self.trace_back(&detections, &before, &after, &reached, &tracked, &followed);
         let tight = tightly_followed(&before, &after, &followed, &traced);
         let mut released = Vec::with_capacity(span);
         for (index, pending) in self.buffer.drain(..).enumerate() {
@@ -477,13 +479,14 @@ impl<T> BlurStage<T> {
     /// stray.
     fn trace_back(
         &self,
+        detections: &[FaceBox],
         before: &[Track],
         after: &[Track],
         reached: &[Vec<(u64, FaceBox)>],
         tracked: &[Vec<(u64, FaceBox)>],
         followed: &[u64],
-        motions: &[Option<(f32, f32)>],
     ) -> Vec<Vec<Traced>> {
+        let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
         let untraced = vec![Vec::new(); reached.len()];
         let Some(newest) = self.buffer.back() else { return untraced };
         let size = (newest.image.width as usize, newest.image.height as usize);
@@ -500,11 +503,16 @@ impl<T> BlurStage<T> {
         // short the most faces are traced (collateral at k = 7: 7.9 % this
         // way round, 8.3 % the other).
         let new = after.iter().filter(|t| newly_found(t.id));
-        let new = new.map(|t| ToFollow { id: t.id, region: t.region, stray_per_frame: None });
+        // The picture is taken from the detector's box matched to the track.
+        let detected = |t: &Track| {
+            let best = detections.iter().max_by(|a, b| a.iou(&t.region).total_cmp(&b.iou(&t.region)));
+            best.copied().unwrap_or(t.region)
+        };
+        let new = new.map(|t| ToFollow { id: t.id, region: t.region, detected: detected(t), stray_per_frame: None });
         let old = after.iter().filter(|t| traced_followed(t.id)).filter_map(|t| {
             let start = seen_at(before, t.id)?;
             let stray = stray_per_frame(&self.config, &start.region, &t.region, path_measured);
-            Some(ToFollow { id: t.id, region: t.region, stray_per_frame: Some(stray) })
+            Some(ToFollow { id: t.id, region: t.region, detected: detected(t), stray_per_frame: Some(stray) })
         });
         let faces: Vec<ToFollow> = old.chain(new).collect();
         if faces.is_empty() {
@@ -518,7 +526,7 @@ impl<T> BlurStage<T> {
                 reach.iter().chain(followed).copied().collect()
             })
             .collect();
-        trace_back(&HeldFrames { lumas, size, motions }, &faces, &bounds, tracked, &self.config)
+        trace_back(&HeldFrames { lumas, size, motions: &motions }, &faces, &bounds, tracked, &self.config)
     }
 
     /// Releases every buffered frame failed closed; the tracker keeps time.

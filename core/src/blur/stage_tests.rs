@@ -321,11 +321,11 @@ fn a_newly_found_face_is_traced_back_by_its_picture() {
 
 /// A still face appears on frame 1, seven frames before a detection, and
 /// on frame 3 its picture cannot be matched (a flat patch stands in for
-/// it). Traced back frame by frame: on frame 3 it gets one frame's reach
-/// from where it was found on frame 4, not the reach of all five frames
-/// back to the detection; on frames 1 and 2 it is found again.
+/// it). Followed back frame by frame: on frame 3 it keeps its whole reach
+/// (nothing was found there), and the search goes on from one frame's reach
+/// of where it was on frame 4, so on frames 1 and 2 it is found again.
 #[test]
-fn a_face_lost_on_one_held_frame_is_reached_from_the_frame_after() {
+fn a_face_lost_on_one_held_frame_keeps_its_reach_there_and_is_found_again() {
     let at = face(120.0, 80.0, 40.0);
     let truth = move |i: u32| if i >= 1 { vec![at] } else { Vec::new() };
     let frame = move |i: u32| {
@@ -347,8 +347,8 @@ fn a_face_lost_on_one_held_frame_is_reached_from_the_frame_after() {
     };
     let (traced, reached) = (widths(true), widths(false));
     let found = traced[4..8].iter().copied().fold(0.0, f32::max);
-    assert!(traced[3] * 2.0 < reached[3], "lost frame: traced {} px wide, reached {} px", traced[3], reached[3]);
-    assert!(traced[3] > found, "the lost frame keeps a reach: {traced:?}");
+    assert!(found * 2.0 < reached[4], "found: traced {found} px wide, reached {} px", reached[4]);
+    assert_eq!(traced[3], reached[3], "the lost frame keeps its whole reach");
     assert!(traced[1] <= found && traced[2] <= found, "found again before the lost frame: {traced:?}");
 }
 

@@ -1,16 +1,12 @@
-//! Finding a newly found face again in the frames held back before its
-//! detection, by its look. Without this, such a face is blurred on each of
-//! those frames wherever it could have reached: for a small face a few
-//! frames back, a region many times its size. Where its picture (taken on
-//! the detection frame) is found again on a held frame with confidence,
-//! its region there is where it was found, plus a small margin.
+//! Finding a face again on another frame by its look: its picture on a
+//! detection frame, searched for inside a region the motion rules allow
+//! (`trace_back.rs` follows faces back through the held frames with it).
+//! Where it is found with confidence, its region there is where it was
+//! found, plus a small margin; anything doubtful — a flat or repetitive
+//! picture, a face that turned or was not there yet — gives no answer.
 //!
-//! Only ever a refinement: the search stays inside the region the motion
-//! rules allow for that frame, so a wrong match can only pick another
-//! place the face could have been, and only when that place looks more
-//! like the face than the face itself does. Anything doubtful — a flat or
-//! repetitive picture, a face that turned or was not there yet — keeps the
-//! whole region.
+//! A wrong match can only pick another place inside the allowed region,
+//! and only one that looks more like the face than the face itself does.
 
 use super::detector::FaceBox;
 use super::motion::mean_abs_deviation;
@@ -58,8 +54,8 @@ const MIN_SIDE: usize = 14;
 const INNER_SHARE: f32 = 0.6;
 /// Most positions searched per frame (a 140-px square of them, or every
 /// second, third or fourth one of a larger square, then refined): bounds
-/// the cost when the allowed region is large. The stage also gives all its
-/// searches after one detection a budget of samples compared.
+/// the cost when the allowed region is large. The caller also gives its
+/// searches a budget of samples compared.
 const MAX_POSITIONS: usize = 20_000;
 const MAX_STRIDE: usize = 4;
 /// Coarse places refined when searching every `stride`-th position.
@@ -68,14 +64,28 @@ const REFINED_PLACES: usize = 8;
 impl FaceLook {
     /// The picture inside `region` of a `width`-wide luma plane, if large
     /// and textured enough to find again.
+    #[cfg(test)]
     pub fn take(luma: &[u8], width: usize, height: usize, region: &FaceBox) -> Option<Self> {
+        Self::take_of(luma, (width, height), region, region)
+    }
+
+    /// The same, with the picture sampled from the middle of `face` (the
+    /// detector's box, inside `region`) rather than of `region`: a track's
+    /// region has slack, and may sit off-centre on a face that stands
+    /// still, so its middle can hold still background. `region` is what
+    /// [`FaceLook::find`] returns, moved; a `face` not inside it is ignored.
+    pub fn take_of(luma: &[u8], (width, height): (usize, usize), region: &FaceBox, face: &FaceBox) -> Option<Self> {
         let (x0, y0, x1, y1) = pixel_bounds(region, width, height)?;
         let (w, h) = (x1 - x0, y1 - y0);
         if w.min(h) < MIN_SIDE {
             return None;
         }
-        let (inner_w, inner_h) = ((w as f32 * INNER_SHARE) as usize, (h as f32 * INNER_SHARE) as usize);
-        let (inner_x, inner_y) = ((w - inner_w) / 2, (h - inner_h) / 2);
+        let inside =
+            |(fx0, fy0, fx1, fy1): (usize, usize, usize, usize)| fx0 >= x0 && fy0 >= y0 && fx1 <= x1 && fy1 <= y1;
+        let (fx0, fy0, fx1, fy1) = pixel_bounds(face, width, height).filter(|&b| inside(b)).unwrap_or((x0, y0, x1, y1));
+        let (face_w, face_h) = (fx1 - fx0, fy1 - fy0);
+        let (inner_w, inner_h) = ((face_w as f32 * INNER_SHARE) as usize, (face_h as f32 * INNER_SHARE) as usize);
+        let (inner_x, inner_y) = (fx0 - x0 + (face_w - inner_w) / 2, fy0 - y0 + (face_h - inner_h) / 2);
         let step = (inner_w.min(inner_h) / 12).max(1);
         let (columns, rows) = (grid_len(inner_w, step), grid_len(inner_h, step));
         let mut samples = Vec::with_capacity(columns * rows);

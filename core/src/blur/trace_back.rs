@@ -2,11 +2,16 @@
 //! frame at a time, by their picture on the detection frame (`trace.rs`).
 //!
 //! A face is searched for on each held frame only where it could have come
-//! from: one frame's reach from where it was on the frame after, and inside
-//! its bound on that frame (the region the motion rules give it without
-//! tracing). Where it is not found with confidence, that whole region is
-//! the answer and the search goes on from it, so a face lost for a frame is
-//! not given the reach of every frame back to the detection.
+//! from on the frame after — one frame's reach (a newly found face) or one
+//! frame's room to stray along its line (a face seen at both detections)
+//! from where it was there — and inside its bound on that frame (the region
+//! the motion rules give it without tracing). The searches stay small, so
+//! every face can be followed on every frame within the budget.
+//!
+//! Only a match narrows the blur. A newly found face is blurred where it
+//! was found on the frames where it was found, and within its whole bound
+//! elsewhere; a face seen at both detections is blurred where it was found
+//! only when found on every held frame ([`tightly_followed`]).
 
 use super::coverage::{centred, grown, reach_back_from, seen_at};
 use super::detector::FaceBox;
@@ -18,9 +23,9 @@ use super::tracker::Track;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Traced {
     pub id: u64,
-    /// Where it was found, or the region it could have been in.
+    /// Where it was found, or else its bound.
     pub region: FaceBox,
-    /// Found by its picture (else `region` is where it could have been).
+    /// Found by its picture (else `region` is its bound).
     pub found: bool,
     /// The room the match leaves around the face (its sampling grid's).
     pub margin: f32,
@@ -29,13 +34,15 @@ pub(super) struct Traced {
 /// Samples compared in all the searches after one detection: about 10–20 ms
 /// on a desktop core; past it, the bounds.
 const BUDGET_SAMPLES: usize = 20_000_000;
-/// After this many frames in a row without a match a face is no longer
-/// searched for (its region keeps growing by its reach, and so would the
-/// search), only its reach carried on.
+/// After this many frames in a row without a match a newly found face is no
+/// longer searched for (where it could be keeps growing by its reach, and
+/// so would the search). A face seen at both detections stops at its first
+/// miss: it can no longer be followed tightly.
 const MAX_MISSES: usize = 2;
-/// A match lying on another tracked face's region by more than this IoU is
-/// more likely that face: not taken.
-const OTHER_FACE_IOU: f32 = 0.3;
+/// A match with more than this share of its area on another followed
+/// face's region may be that face: not taken. A share of the match's own
+/// area, not IoU, as the other region may be far larger than a face.
+const OTHER_FACE_SHARE: f32 = 0.3;
 
 /// The held frames' luma planes (oldest first, the detection frame last), of
 /// `size`, and how far the picture moved onto each (`motions[i]`, frame `i`).
@@ -49,8 +56,10 @@ pub(super) struct HeldFrames<'a> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct ToFollow {
     pub id: u64,
-    /// Its region on the detection frame.
+    /// Its region on the detection frame (its track's).
     pub region: FaceBox,
+    /// The detector's box for it there, whose middle is its picture.
+    pub detected: FaceBox,
     /// How it may have moved from one frame to the one before: `None` for a
     /// newly found face, anywhere within its reach; for a face seen at both
     /// detections, along the line its bounds follow, straying from it by at
@@ -72,11 +81,10 @@ pub(super) fn trace_back(
     config: &BlurConfig,
 ) -> Vec<Vec<Traced>> {
     let mut traced = vec![Vec::new(); bounds.len()];
-    let (width, height) = frames.size;
     let Some(newest) = frames.lumas.last() else { return traced };
     let mut budget = BUDGET_SAMPLES;
     for face in faces {
-        let Some(look) = FaceLook::take(newest, width, height, &face.region) else { continue };
+        let Some(look) = FaceLook::take_of(newest, frames.size, &face.region, &face.detected) else { continue };
         let side = face.region.width.max(face.region.height);
         // Where it is known to be on the frame after the one searched, and
         // its bound there.
@@ -93,16 +101,23 @@ pub(super) fn trace_back(
                 Some(stray) => grown(&moved(&known, centre(&bound_after), centre(&bound)), stray),
             }
             .intersection(&bound);
-            let on_another =
-                |b: &FaceBox| tracked[index].iter().any(|(other, o)| *other != face.id && o.iou(b) > OTHER_FACE_IOU);
-            let found = if misses < MAX_MISSES {
+            let on_another = |b: &FaceBox| {
+                let share = |o: &FaceBox| b.intersection(o).area() / b.area().max(1.0);
+                tracked[index].iter().any(|(other, o)| *other != face.id && share(o) > OTHER_FACE_SHARE)
+            };
+            let max_misses = if face.stray_per_frame.is_some() { 1 } else { MAX_MISSES };
+            let found = if misses < max_misses {
                 look.find(held, frames.size, &could_be, &mut budget).filter(|b| !on_another(b))
             } else {
                 None
             };
             misses = if found.is_some() { 0 } else { misses + 1 };
+            // The next search starts from here; the answer for this frame is
+            // the match, or the whole bound (a wrong match earlier on must
+            // not narrow a frame where nothing was found).
             (known, bound_after) = (found.unwrap_or(could_be), bound);
-            traced[index].push(Traced { id: face.id, region: known, found: found.is_some(), margin: look.margin() });
+            let region = found.unwrap_or(bound);
+            traced[index].push(Traced { id: face.id, region, found: found.is_some(), margin: look.margin() });
         }
     }
     traced
