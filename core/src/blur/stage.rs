@@ -70,21 +70,18 @@ pub struct BlurConfig {
     /// motion measurement's error).
     pub face_motion_px_per_frame: f32,
     /// Follow a newly found face back, by its picture, through the frames
-    /// held before its detection (`trace.rs`), one frame at a time: on each
-    /// frame it is blurred where it was found with confidence, else within
-    /// one frame's reach of where it was on the frame after. Off: on every
-    /// held frame, everywhere within reach of where it was found. On by
-    /// default: at fixed cadences on the evaluation clips it narrows the
-    /// blur (collateral at k = 7: 11.4 → 9.5 %) at no measurable cost in
-    /// frame rate (2026-12-04).
+    /// held before its detection (`trace_back.rs`), one frame at a time: on
+    /// each frame it is blurred where it was found with confidence, else
+    /// within its whole reach. Off: on every held frame, everywhere within
+    /// reach of where it was found. On by default, as is the next: together
+    /// they narrow the blur at the same cadence (collateral at k = 8 on the
+    /// evaluation clips 11.6 → 8.7 %, 28.1 → 28.4 fps, 2026-12-04).
     pub trace_new_faces: bool,
     /// Follow a face seen at both detections through the frames between
     /// them by its picture, the same way, each frame's search within its
     /// room to stray from the frame after; where it is found on every one of
     /// them, blur it where it was found (and so on the detection frame too)
-    /// instead of wherever its room to stray (below) allows. On by default:
-    /// collateral at k = 7 on the evaluation clips 9.5 → 7.9 %, frame rate
-    /// 27.1 → 25.0 (2026-12-04).
+    /// instead of wherever its room to stray (below) allows.
     pub trace_followed_faces: bool,
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them, in luma pixels, when the camera's motion

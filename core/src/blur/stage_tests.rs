@@ -397,6 +397,30 @@ fn a_zigzagging_face_shown_in_the_frames_is_followed_by_its_picture() {
     assert!(traced + 12.0 <= bounded, "traced: {traced} px wide; bounded: {bounded} px");
 }
 
+/// Two faces with the same picture side by side: B from the start, A from
+/// frame 1, found at the detection on frame 8. On frames 3 and 4 A's
+/// picture is hidden (a flat patch) while A is there, so the only match
+/// within A's reach is B's picture: refused, as it lies on B's region, A
+/// keeps its reach there and stays covered.
+#[test]
+fn a_match_on_a_neighbour_that_looks_alike_is_refused() {
+    let (a, b) = (face(100.0, 80.0, 40.0), face(144.0, 80.0, 40.0));
+    let truth = move |i: u32| if i >= 1 { vec![a, b] } else { vec![b] };
+    let frame = move |i: u32| {
+        let mut image = showing(&truth(i), i);
+        if i == 3 || i == 4 {
+            for y in 80..120 {
+                image.data[(y * W + 100) as usize..][..40].fill(128);
+            }
+        }
+        image
+    };
+    let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], config());
+    let released = run_frames(&mut rig.stage, frame, 9);
+    assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
+    assert_faces_covered(&released, truth, (W, H));
+}
+
 /// The same still face, its picture unmatchable on frame 4 (a flat patch
 /// stands in for it): not found on every held frame, it keeps its room to
 /// stray on all of them and on the detection frame, one size throughout.
@@ -425,17 +449,22 @@ fn a_followed_face_lost_on_one_frame_keeps_its_room_to_stray_for_the_interval() 
 /// [`input`] with a face's picture (a textured patch unlike the
 /// background, fixed to the face) in each of `faces`.
 fn showing(faces: &[FaceBox], index: u32) -> I420Image {
-    let mut image = input(index);
+    drawn(input(index), faces, index)
+}
+
+/// `image` with a face's picture in each of `faces`, numbered `index`.
+fn drawn(mut image: I420Image, faces: &[FaceBox], index: u32) -> I420Image {
+    let (w, h) = (image.width, image.height);
     for f in faces {
         let (x0, y0) = (f.x.max(0.0) as u32, f.y.max(0.0) as u32);
-        let (x1, y1) = (((f.x + f.width) as u32).min(W), ((f.y + f.height) as u32).min(H));
+        let (x1, y1) = (((f.x + f.width) as u32).min(w), ((f.y + f.height) as u32).min(h));
         for y in y0..y1 {
             for x in x0..x1 {
                 // Stripes and rings in the face's own coordinates.
                 let (u, v) = (x as f32 - f.x, y as f32 - f.y);
                 let shade =
                     128.0 + 60.0 * (u * 0.7).sin() * (v * 0.45).cos() + 30.0 * ((u * u + v * v).sqrt() * 0.5).sin();
-                image.data[(y * W + x) as usize] = shade as u8;
+                image.data[(y * w + x) as usize] = shade as u8;
             }
         }
     }
@@ -633,6 +662,21 @@ fn a_face_seen_at_both_detections_is_followed_through_a_glance_aside() {
     let followed = widest_between(config());
     let unmeasured = widest_between(BlurConfig { measure_camera_motion: false, ..config() });
     assert!(followed < unmeasured / 3.0, "followed: {followed} px wide; unmeasured: {unmeasured} px");
+    // The scene is too smooth for a face's box to hold a picture to follow,
+    // so that was the room to stray. With the face drawn in, it is followed
+    // by its picture, each search moved along the camera's path (40 px a
+    // frame, eight times the room to stray a frame): narrower still.
+    let shown = |i: u32| drawn(frame(i), &truth(i), i);
+    let widest_shown = |trace_followed_faces: bool| {
+        let config = BlurConfig { max_deviation_px_per_frame: 1.0, trace_followed_faces, ..config() };
+        let mut rig = rig(Box::new(truth), 260_000_000, &[], &[], config);
+        let released = run_frames(&mut rig.stage, shown, 9);
+        assert_faces_covered(&released, truth, (1280, 720));
+        let between = released.iter().filter(|f| (1..8).contains(&f.tag));
+        between.flat_map(|f| f.blur.regions.iter().map(|r| 2.0 * r.rx)).fold(0.0, f32::max)
+    };
+    let (traced, untraced) = (widest_shown(true), widest_shown(false));
+    assert!(traced + 20.0 < untraced, "traced: {traced} px wide; untraced: {untraced} px");
 }
 
 /// On flat frames the motion cannot be measured: a face appearing between

@@ -39,6 +39,9 @@ const BUDGET_SAMPLES: usize = 20_000_000;
 /// so would the search). A face seen at both detections stops at its first
 /// miss: it can no longer be followed tightly.
 const MAX_MISSES: usize = 2;
+/// A match this close to a followed face's line (pixels each way) is taken
+/// as on it.
+const SNAP_PX: f32 = 1.0;
 /// A match with more than this share of its area on another followed
 /// face's region may be that face: not taken. A share of the match's own
 /// area, not IoU, as the other region may be far larger than a face.
@@ -192,9 +195,15 @@ impl TightlyFollowed {
 
     /// Its size with its margin, centred on `found` (the face's region
     /// moved to where its picture matched, with the margin), inside `bound`.
+    /// A match within a pixel of the line (`bound`'s centre) is taken as on
+    /// it, so noise moving the match by a pixel does not move the region of
+    /// a face that stands still (the margin has room for that pixel).
     fn at(&self, found: &FaceBox, bound: &FaceBox) -> FaceBox {
         let width = found.width.max(self.size.0 + 2.0 * self.margin);
         let height = found.height.max(self.size.1 + 2.0 * self.margin);
-        centred(found, (width, height)).intersection(bound)
+        let (on, line) = (centre(found), centre(bound));
+        let near_line = (on.0 - line.0).abs() <= SNAP_PX && (on.1 - line.1).abs() <= SNAP_PX;
+        let around = if near_line { bound } else { found };
+        centred(around, (width, height)).intersection(bound)
     }
 }
