@@ -73,7 +73,8 @@ impl FaceLook {
     /// detector's box, inside `region`) rather than of `region`: a track's
     /// region has slack, and may sit off-centre on a face that stands
     /// still, so its middle can hold still background. `region` is what
-    /// [`FaceLook::find`] returns, moved; a `face` not inside it is ignored.
+    /// [`FaceLook::find`] returns, moved; a `face` not inside it is ignored,
+    /// and none is taken when the face's part in the frame is too small.
     pub fn take_of(luma: &[u8], (width, height): (usize, usize), region: &FaceBox, face: &FaceBox) -> Option<Self> {
         let (x0, y0, x1, y1) = pixel_bounds(region, width, height)?;
         let (w, h) = (x1 - x0, y1 - y0);
@@ -84,6 +85,11 @@ impl FaceLook {
             |(fx0, fy0, fx1, fy1): (usize, usize, usize, usize)| fx0 >= x0 && fy0 >= y0 && fx1 <= x1 && fy1 <= y1;
         let (fx0, fy0, fx1, fy1) = pixel_bounds(face, width, height).filter(|&b| inside(b)).unwrap_or((x0, y0, x1, y1));
         let (face_w, face_h) = (fx1 - fx0, fy1 - fy0);
+        // A face mostly cut off by the frame's edge leaves a strip too thin
+        // to be found again with confidence.
+        if face_w.min(face_h) < MIN_SIDE {
+            return None;
+        }
         let (inner_w, inner_h) = ((face_w as f32 * INNER_SHARE) as usize, (face_h as f32 * INNER_SHARE) as usize);
         let (inner_x, inner_y) = (fx0 - x0 + (face_w - inner_w) / 2, fy0 - y0 + (face_h - inner_h) / 2);
         let step = (inner_w.min(inner_h) / 12).max(1);
@@ -286,6 +292,27 @@ mod tests {
         // Near the allowed region's edge, the box is cut to it.
         let tight = b(92.0, 45.0, 32.0, 32.0);
         assert_eq!(find(&look, &before, (W, H), tight).unwrap(), tight);
+    }
+
+    #[test]
+    fn the_picture_is_taken_from_the_face_inside_a_looser_region() {
+        // The region has 20 px of still background to the left of the face,
+        // and the face moved 8 px right since the held frame: its middle is
+        // mostly background, which matches where the region was; the
+        // face's box finds the face, and the region is returned moved with it.
+        let face = face_patch();
+        let now = with_face(scene(7), &face, 100, 50);
+        let before = with_face(scene(7), &face, 92, 50);
+        let (region, detected) = (b(80.0, 45.0, 50.0, 40.0), b(100.0, 50.0, 30.0, 30.0));
+        let within = b(60.0, 30.0, 90.0, 70.0);
+        let by_face = FaceLook::take_of(&now, (W, H), &region, &detected).unwrap();
+        assert_eq!(find(&by_face, &before, (W, H), within).map(|f| f.x + by_face.margin()), Some(72.0));
+        let by_region = FaceLook::take(&now, W, H, &region).unwrap();
+        let moved = find(&by_region, &before, (W, H), within).map(|f| f.x + by_region.margin());
+        assert_ne!(moved, Some(72.0), "the region's middle follows the background");
+        // A face cut to a strip by the frame's edge gives no picture.
+        let strip = b(190.0, 50.0, 30.0, 30.0);
+        assert_eq!(FaceLook::take_of(&now, (W, H), &b(180.0, 45.0, 20.0, 40.0), &strip), None);
     }
 
     #[test]
