@@ -94,7 +94,7 @@ impl CameraPath {
 }
 
 /// `b` moved by `sign` × `by`.
-fn moved(b: &FaceBox, by: (f32, f32), sign: f32) -> FaceBox {
+pub(super) fn moved(b: &FaceBox, by: (f32, f32), sign: f32) -> FaceBox {
     FaceBox { x: b.x + sign * by.0, y: b.y + sign * by.1, ..*b }
 }
 
@@ -177,7 +177,7 @@ pub(super) fn grown(b: &FaceBox, by: f32) -> FaceBox {
 
 /// A box of `size` (width, height) with `b`'s centre.
 pub(super) fn centred(b: &FaceBox, (width, height): (f32, f32)) -> FaceBox {
-    let (cx, cy) = (b.x + b.width / 2.0, b.y + b.height / 2.0);
+    let (cx, cy) = b.centre();
     FaceBox { x: cx - width / 2.0, y: cy - height / 2.0, width, height, score: b.score }
 }
 

@@ -32,6 +32,11 @@ pub struct FaceBox {
 }
 
 impl FaceBox {
+    /// The box's centre (x, y).
+    pub fn centre(&self) -> (f32, f32) {
+        (self.x + self.width / 2.0, self.y + self.height / 2.0)
+    }
+
     pub fn area(&self) -> f32 {
         self.width.max(0.0) * self.height.max(0.0)
     }

@@ -329,13 +329,12 @@ fn a_face_lost_on_one_held_frame_keeps_its_reach_there_and_is_found_again() {
     let at = face(120.0, 80.0, 40.0);
     let truth = move |i: u32| if i >= 1 { vec![at] } else { Vec::new() };
     let frame = move |i: u32| {
-        let mut image = showing(&truth(i), i);
+        let image = showing(&truth(i), i);
         if i == 3 {
-            for y in 80..120 {
-                image.data[(y * W + 120) as usize..][..40].fill(128);
-            }
+            flattened(image, &at)
+        } else {
+            image
         }
-        image
     };
     let widths = |trace_new_faces: bool| {
         let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_new_faces, ..config() });
@@ -407,13 +406,12 @@ fn a_match_on_a_neighbour_that_looks_alike_is_refused() {
     let (a, b) = (face(100.0, 80.0, 40.0), face(144.0, 80.0, 40.0));
     let truth = move |i: u32| if i >= 1 { vec![a, b] } else { vec![b] };
     let frame = move |i: u32| {
-        let mut image = showing(&truth(i), i);
+        let image = showing(&truth(i), i);
         if i == 3 || i == 4 {
-            for y in 80..120 {
-                image.data[(y * W + 100) as usize..][..40].fill(128);
-            }
+            flattened(image, &a)
+        } else {
+            image
         }
-        image
     };
     let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], config());
     let released = run_frames(&mut rig.stage, frame, 9);
@@ -429,13 +427,12 @@ fn a_followed_face_lost_on_one_frame_keeps_its_room_to_stray_for_the_interval() 
     let at = face(60.0, 80.0, 40.0);
     let truth = move |_: u32| vec![at];
     let frame = move |i: u32| {
-        let mut image = showing(&truth(i), i);
+        let image = showing(&truth(i), i);
         if i == 4 {
-            for y in 80..120 {
-                image.data[(y * W + 60) as usize..][..40].fill(128);
-            }
+            flattened(image, &at)
+        } else {
+            image
         }
-        image
     };
     let widths = |trace_followed_faces: bool| {
         let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_followed_faces, ..config() });
@@ -450,6 +447,15 @@ fn a_followed_face_lost_on_one_frame_keeps_its_room_to_stray_for_the_interval() 
 /// background, fixed to the face) in each of `faces`.
 fn showing(faces: &[FaceBox], index: u32) -> I420Image {
     drawn(input(index), faces, index)
+}
+
+/// `image` with the face `f`'s pixels flat grey: a picture no match finds.
+fn flattened(mut image: I420Image, f: &FaceBox) -> I420Image {
+    let (x0, x1) = (f.x as usize, (f.x + f.width) as usize);
+    for y in f.y as u32..(f.y + f.height) as u32 {
+        image.data[(y * image.width) as usize..][x0..x1].fill(128);
+    }
+    image
 }
 
 /// `image` with a face's picture in each of `faces`, numbered `index`.

@@ -13,7 +13,7 @@
 //! elsewhere; a face seen at both detections is blurred where it was found
 //! only when found on every held frame ([`tightly_followed`]).
 
-use super::coverage::{centred, grown, reach_back_from, seen_at};
+use super::coverage::{centred, grown, moved, reach_back_from, seen_at};
 use super::detector::FaceBox;
 use super::stage::BlurConfig;
 use super::trace::FaceLook;
@@ -101,7 +101,11 @@ pub(super) fn trace_back(
                     let onto_next = frames.motions.get(index + 1..index + 2).unwrap_or_default();
                     reach_back_from(&known, side, onto_next, config)
                 }
-                Some(stray) => grown(&moved(&known, centre(&bound_after), centre(&bound)), stray),
+                Some(stray) => {
+                    // Along its line: as far as its bound moved.
+                    let ((from_x, from_y), (to_x, to_y)) = (bound_after.centre(), bound.centre());
+                    grown(&moved(&known, (to_x - from_x, to_y - from_y), 1.0), stray)
+                }
             }
             .intersection(&bound);
             let on_another = |b: &FaceBox| {
@@ -124,15 +128,6 @@ pub(super) fn trace_back(
         }
     }
     traced
-}
-
-fn centre(b: &FaceBox) -> (f32, f32) {
-    (b.x + b.width / 2.0, b.y + b.height / 2.0)
-}
-
-/// `b` moved as a point at `from` moves to `to`.
-fn moved(b: &FaceBox, from: (f32, f32), to: (f32, f32)) -> FaceBox {
-    FaceBox { x: b.x + to.0 - from.0, y: b.y + to.1 - from.1, ..*b }
 }
 
 /// A face seen at both detections and found by its picture on every frame
@@ -201,7 +196,7 @@ impl TightlyFollowed {
     fn at(&self, found: &FaceBox, bound: &FaceBox) -> FaceBox {
         let width = found.width.max(self.size.0 + 2.0 * self.margin);
         let height = found.height.max(self.size.1 + 2.0 * self.margin);
-        let (on, line) = (centre(found), centre(bound));
+        let (on, line) = (found.centre(), bound.centre());
         let near_line = (on.0 - line.0).abs() <= SNAP_PX && (on.1 - line.1).abs() <= SNAP_PX;
         let around = if near_line { bound } else { found };
         centred(around, (width, height)).intersection(bound)

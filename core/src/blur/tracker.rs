@@ -141,8 +141,9 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     let frames = track.frames_since_seen.max(1) as f32;
     let (vx, vy) = track.velocity;
     let (cx, cy) = std::mem::take(&mut track.carried);
-    let previous = (centre(&track.region).0 - vx * frames - cx, centre(&track.region).1 - vy * frames - cy);
-    let now = centre(detection);
+    let (x, y) = track.region.centre();
+    let previous = (x - vx * frames - cx, y - vy * frames - cy);
+    let now = detection.centre();
     let measured = ((now.0 - previous.0 - cx) / frames, (now.1 - previous.1 - cy) / frames);
     track.frames_since_seen = 0;
     track.detections += 1;
@@ -177,10 +178,6 @@ fn holds(region: &FaceBox, detection: &FaceBox) -> bool {
         && detection.x + detection.width <= region.x + region.width
         && detection.y + detection.height <= region.y + region.height;
     inside && region.width <= detection.width * 1.33 && region.height <= detection.height * 1.33
-}
-
-fn centre(b: &FaceBox) -> (f32, f32) {
-    (b.x + b.width / 2.0, b.y + b.height / 2.0)
 }
 
 #[cfg(test)]
