@@ -60,6 +60,10 @@ const MAX_POSITIONS: usize = 20_000;
 const MAX_STRIDE: usize = 4;
 /// Coarse places refined when searching every `stride`-th position.
 const REFINED_PLACES: usize = 8;
+/// How much larger or smaller than on the frame after a face is searched
+/// for on the frame before, besides its size there: 4 % a frame is walking
+/// at 1.5 m/s towards someone about a metre away, at 30 fps.
+const ZOOM_STEP: f32 = 1.04;
 
 impl FaceLook {
     /// The picture inside `region` of a `width`-wide luma plane, if large
@@ -120,15 +124,105 @@ impl FaceLook {
     /// for the sampling grid, kept inside `within`. `None` unless found
     /// with confidence, or when the search would cost more than is left of
     /// `budget` (samples compared; what it costs is taken off).
-    pub fn find(
+    #[cfg(test)]
+    pub fn find(&self, luma: &[u8], size: (usize, usize), within: &FaceBox, budget: &mut usize) -> Option<FaceBox> {
+        self.find_scaled(luma, size, within, 1.0, budget).map(|(found, _)| found)
+    }
+
+    /// The same, for a face that may have grown or shrunk since: it is
+    /// searched at `scale` times its size in the picture across `within`,
+    /// and at that scale one zoom step smaller and larger around the best
+    /// place (a face walked towards or away from changes size by a few per
+    /// cent a frame). The region returned has the size of the best of the
+    /// three, which is returned too.
+    pub fn find_scaled(
         &self,
         luma: &[u8],
         (width, height): (usize, usize),
         within: &FaceBox,
+        scale: f32,
         budget: &mut usize,
-    ) -> Option<FaceBox> {
-        let (x0, y0, x1, y1) = pixel_bounds(within, width, height)?;
-        let (nx, ny) = ((x1 - x0).checked_sub(self.width)? + 1, (y1 - y0).checked_sub(self.height)? + 1);
+    ) -> Option<(FaceBox, f32)> {
+        let bounds = pixel_bounds(within, width, height)?;
+        let grid = self.grid(scale)?;
+        let wide = self.search(luma, width, bounds, &grid, budget)?;
+        // Around the best place: the other sizes, each centred where it is.
+        let (cx, cy) = (wide.at.0 + grid.width / 2, wide.at.1 + grid.height / 2);
+        let slack = wide.stride + 2;
+        let mut best = (wide.at, wide.cost, scale);
+        for other in [scale / ZOOM_STEP, scale * ZOOM_STEP] {
+            let Some(grid) = self.grid(other) else { continue };
+            let x0 = cx.saturating_sub(grid.width / 2 + slack).max(bounds.0);
+            let y0 = cy.saturating_sub(grid.height / 2 + slack).max(bounds.1);
+            let near =
+                (x0, y0, (x0 + grid.width + 2 * slack).min(bounds.2), (y0 + grid.height + 2 * slack).min(bounds.3));
+            if let Some(found) = self.search(luma, width, near, &grid, budget) {
+                if found.cost < best.1 {
+                    best = (found.at, found.cost, other);
+                }
+            }
+        }
+        let (at, cost, scale) = best;
+        // Good, and unique: every place a quarter of the face away (in the
+        // wide search) is worse by as much again.
+        let n = self.samples.len() as f32;
+        let (best_mean, bar) = (cost as f32 / n, MATCH_SHARE * self.texture);
+        let unique = wide.rival.is_none_or(|rival| rival as f32 / n - best_mean >= bar);
+        if best_mean > bar || !unique {
+            return None;
+        }
+        let margin = self.margin_at(scale);
+        let found = FaceBox {
+            x: at.0 as f32 + (self.region.x - self.x as f32) * scale - margin,
+            y: at.1 as f32 + (self.region.y - self.y as f32) * scale - margin,
+            width: self.region.width * scale + 2.0 * margin,
+            height: self.region.height * scale + 2.0 * margin,
+            score: within.score,
+        };
+        Some((found.intersection(within), scale))
+    }
+
+    /// The room a match leaves around the face on every side: its
+    /// sampling grid's spacing, and two pixels.
+    #[cfg(test)]
+    pub fn margin(&self) -> f32 {
+        self.margin_at(1.0)
+    }
+
+    /// The same for a match at `scale`: never less than at the picture's
+    /// own size, so a face that stands still keeps one region.
+    pub fn margin_at(&self, scale: f32) -> f32 {
+        (self.step as f32 * scale.max(1.0)).ceil() + 2.0
+    }
+
+    /// The sampling grid for the face at `scale` times its size here,
+    /// scaled about the region's top-left corner in the frame; `None` when
+    /// too small to tell apart from its surroundings.
+    fn grid(&self, scale: f32) -> Option<Grid> {
+        let at = |offset: usize| (offset as f32 * scale).round() as usize;
+        let rows = self.samples.len() / self.columns;
+        let first = (self.inner_x + self.step / 2, self.inner_y + self.step / 2);
+        let columns: Vec<usize> = (0..self.columns).map(|j| at(first.0 + j * self.step)).collect();
+        let rows: Vec<usize> = (0..rows).map(|i| at(first.1 + i * self.step)).collect();
+        let width = at(self.width).max(columns.last()? + 1);
+        let height = at(self.height).max(rows.last()? + 1);
+        (width.min(height) >= MIN_SIDE).then_some(Grid { columns, rows, width, height })
+    }
+
+    /// The best place for `grid` (its region's top-left corner) with the
+    /// region inside the pixel bounds `(x0, y0, x1, y1)`, and the best place
+    /// a quarter of the face away; `None` when there is no room or the
+    /// search would cost more than `budget`.
+    fn search(
+        &self,
+        luma: &[u8],
+        width: usize,
+        (x0, y0, x1, y1): (usize, usize, usize, usize),
+        grid: &Grid,
+        budget: &mut usize,
+    ) -> Option<Search> {
+        let (nx, ny) =
+            ((x1.checked_sub(x0)?).checked_sub(grid.width)? + 1, (y1.checked_sub(y0)?).checked_sub(grid.height)? + 1);
         // Every `stride`-th position first, then the best ones' neighbours.
         let stride = (1..=MAX_STRIDE).find(|&s| nx.div_ceil(s) * ny.div_ceil(s) <= MAX_POSITIONS)?;
         let cost =
@@ -139,7 +233,7 @@ impl FaceLook {
         let costs: Vec<u32> = (0..cx * cy)
             .map(|i| {
                 let (dx, dy) = at(i);
-                self.sad(luma, width, x0 + dx, y0 + dy)
+                self.sad(luma, width, grid, x0 + dx, y0 + dy)
             })
             .collect();
         // The few best coarse places, each refined: a fine pattern seen
@@ -149,47 +243,28 @@ impl FaceLook {
         let refined: Vec<(usize, usize, u32)> = order
             .iter()
             .take(if stride > 1 { REFINED_PLACES } else { 1 })
-            .map(|&i| self.refine(luma, width, (x0, y0), at(i), stride, (nx, ny)))
+            .map(|&i| self.refine(luma, width, grid, (x0, y0), at(i), stride, (nx, ny)))
             .collect();
         let &(bx, by, best) = refined.iter().min_by_key(|&&(_, _, cost)| cost)?;
         // The best place at least a quarter of the face away, on the coarse
         // grid or among the refined places (a rival's minimum may lie
         // between grid points).
-        let apart = (self.width.min(self.height) / 4).max(2).max(stride);
+        let apart = (grid.width.min(grid.height) / 4).max(2).max(stride);
         let is_apart = |(x, y): (usize, usize)| x.abs_diff(bx).max(y.abs_diff(by)) >= apart;
         let coarse_far = (0..costs.len()).filter(|&i| is_apart(at(i))).map(|i| costs[i]);
         let refined_far = refined.iter().filter(|&&(x, y, _)| is_apart((x, y))).map(|&(_, _, c)| c);
-        let far = coarse_far.chain(refined_far).min();
-        let n = self.samples.len() as f32;
-        let (best_mean, bar) = (best as f32 / n, MATCH_SHARE * self.texture);
-        let unique = far.is_none_or(|far| far as f32 / n - best_mean >= bar);
-        if best_mean > bar || !unique {
-            return None;
-        }
-        let margin = self.margin();
-        let (dx, dy) = ((x0 + bx) as f32 - self.x as f32, (y0 + by) as f32 - self.y as f32);
-        let found = FaceBox {
-            x: self.region.x + dx - margin,
-            y: self.region.y + dy - margin,
-            width: self.region.width + 2.0 * margin,
-            height: self.region.height + 2.0 * margin,
-            score: within.score,
-        };
-        Some(found.intersection(within))
-    }
-
-    /// The room a match leaves around the face on every side: its
-    /// sampling grid's spacing, and two pixels.
-    pub fn margin(&self) -> f32 {
-        (self.step + 2) as f32
+        let rival = coarse_far.chain(refined_far).min();
+        Some(Search { at: (x0 + bx, y0 + by), cost: best, rival, stride })
     }
 
     /// The best place within `stride - 1` of `(bx, by)` (offsets in the
     /// search window at `origin`, of `n` positions each way), and its cost.
+    #[allow(clippy::too_many_arguments)]
     fn refine(
         &self,
         luma: &[u8],
         width: usize,
+        grid: &Grid,
         origin: (usize, usize),
         (bx, by): (usize, usize),
         stride: usize,
@@ -199,7 +274,7 @@ impl FaceLook {
         let mut best = (bx, by, u32::MAX);
         for y in by.saturating_sub(reach)..(by + reach + 1).min(n.1) {
             for x in bx.saturating_sub(reach)..(bx + reach + 1).min(n.0) {
-                let cost = self.sad(luma, width, origin.0 + x, origin.1 + y);
+                let cost = self.sad(luma, width, grid, origin.0 + x, origin.1 + y);
                 if cost < best.2 {
                     best = (x, y, cost);
                 }
@@ -208,19 +283,36 @@ impl FaceLook {
         best
     }
 
-    /// Sum of absolute differences with the box placed at `(x, y)`.
-    fn sad(&self, luma: &[u8], width: usize, x: usize, y: usize) -> u32 {
-        let offset = self.step / 2;
-        let (x, y) = (x + self.inner_x + offset, y + self.inner_y + offset);
+    /// Sum of absolute differences with the grid's region placed at `(x, y)`.
+    fn sad(&self, luma: &[u8], width: usize, grid: &Grid, x: usize, y: usize) -> u32 {
         let mut sum = 0u32;
-        for (i, row) in self.samples.chunks_exact(self.columns).enumerate() {
-            let line = &luma[(y + i * self.step) * width + x..];
-            for (j, &s) in row.iter().enumerate() {
-                sum += u32::from(s.abs_diff(line[j * self.step]));
+        for (samples, &row) in self.samples.chunks_exact(self.columns).zip(&grid.rows) {
+            let line = &luma[(y + row) * width + x..];
+            for (&s, &column) in samples.iter().zip(&grid.columns) {
+                sum += u32::from(s.abs_diff(line[column]));
             }
         }
         sum
     }
+}
+
+/// A face's sampling grid at some scale: each sample's column and row
+/// offset from the region's top-left corner, and the region's size.
+struct Grid {
+    columns: Vec<usize>,
+    rows: Vec<usize>,
+    width: usize,
+    height: usize,
+}
+
+/// The outcome of one search: the best place (the region's top-left
+/// corner, frame pixels) and its cost, the best cost a quarter of the face
+/// away from it, and the stride of the coarse pass.
+struct Search {
+    at: (usize, usize),
+    cost: u32,
+    rival: Option<u32>,
+    stride: usize,
 }
 
 /// The whole pixels of `b` inside a `width` × `height` frame, as
@@ -292,6 +384,42 @@ mod tests {
         // Near the allowed region's edge, the box is cut to it.
         let tight = b(92.0, 45.0, 32.0, 32.0);
         assert_eq!(find(&look, &before, (W, H), tight).unwrap(), tight);
+    }
+
+    /// A face-like picture drawn `size` pixels wide at `(x, y)` on `scene`:
+    /// waves and a chirp over a 48-unit square, textured at every scale
+    /// and nowhere repeating.
+    fn drawn_face(mut scene: Vec<u8>, size: usize, (x, y): (usize, usize)) -> Vec<u8> {
+        for row in 0..size {
+            for column in 0..size {
+                let (u, v) = (column as f32 * 48.0 / size as f32, row as f32 * 48.0 / size as f32);
+                let value = 128.0
+                    + 45.0 * (u / 2.3 + v / 5.1).sin()
+                    + 35.0 * (v / 1.9 - u / 4.7).sin()
+                    + 30.0 * (0.011 * (u - 20.0).powi(2) + 0.017 * (v - 28.0).powi(2)).cos();
+                scene[(y + row) * W + x + column] = value.clamp(0.0, 255.0) as u8;
+            }
+        }
+        scene
+    }
+
+    #[test]
+    fn a_face_that_grew_or_shrank_a_zoom_step_is_found_at_its_size_then() {
+        // A 48-px face, on the frame before 4 % larger (50 px) or smaller
+        // (46 px), a few pixels away; found at that size, not at its own.
+        let now = drawn_face(scene(7), 48, (100, 40));
+        let look = FaceLook::take(&now, W, H, &b(100.0, 40.0, 48.0, 48.0)).unwrap();
+        let within = b(70.0, 10.0, 110.0, 100.0);
+        for (size, scale) in [(50, 1.04), (46, 1.0 / 1.04)] {
+            let before = drawn_face(scene(7), size, (96, 43));
+            let (found, at) = look.find_scaled(&before, (W, H), &within, 1.0, &mut usize::MAX.clone()).unwrap();
+            assert_eq!(at, scale, "{size} px");
+            let margin = look.margin_at(scale);
+            assert!((found.width - 2.0 * margin - 48.0 * scale).abs() < 0.01, "{found:?}");
+            let centre = (found.x + found.width / 2.0, found.y + found.height / 2.0);
+            let truth = (96.0 + size as f32 / 2.0, 43.0 + size as f32 / 2.0);
+            assert!((centre.0 - truth.0).abs() <= 1.5 && (centre.1 - truth.1).abs() <= 1.5, "{centre:?} {truth:?}");
+        }
     }
 
     #[test]

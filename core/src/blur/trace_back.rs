@@ -6,7 +6,14 @@
 //! frame's room to stray along its line (a face seen at both detections)
 //! from where it was there — and inside its bound on that frame (the region
 //! the motion rules give it without tracing). The searches stay small, so
-//! every face can be followed on every frame within the budget.
+//! every face can be followed on every frame within the budget. Each is
+//! made at the face's size on the frame after, and a zoom step smaller and
+//! larger: a face walked towards or away from changes size as it goes.
+//!
+//! A match on another face's place is refused (it may be that face): its
+//! place is where that face was found on the frame, else its bound. Faces
+//! that overlapped on the detection frame (two boxes on one face, a face in
+//! front of another) may match on each other's places.
 //!
 //! Only a match narrows the blur. A newly found face is blurred where it
 //! was found on the frames where it was found, and within its whole bound
@@ -74,25 +81,37 @@ pub(super) struct ToFollow {
 /// given (when the budget runs out, the later ones are not traced), each
 /// from the newest frame to the oldest. `bounds[i]` holds, for frame `i`,
 /// the region each face must lie in; `tracked[i]` the regions of the faces
-/// followed on that frame, whose places a match may not take. Per held
-/// frame, the faces traced there.
+/// followed on that frame, and `tracked_now` on the detection frame: a
+/// match may not take the place of another face it was apart from there.
+/// Per held frame, the faces traced there.
 pub(super) fn trace_back(
     frames: &HeldFrames,
     faces: &[ToFollow],
     bounds: &[Vec<(u64, FaceBox)>],
     tracked: &[Vec<(u64, FaceBox)>],
+    tracked_now: &[(u64, FaceBox)],
     config: &BlurConfig,
 ) -> Vec<Vec<Traced>> {
-    let mut traced = vec![Vec::new(); bounds.len()];
+    let mut traced: Vec<Vec<Traced>> = vec![Vec::new(); bounds.len()];
     let Some(newest) = frames.lumas.last() else { return traced };
     let mut budget = BUDGET_SAMPLES;
     for face in faces {
         let Some(look) = FaceLook::take_of(newest, frames.size, &face.region, &face.detected) else { continue };
+        // Faces it overlapped on the detection frame (a second box on the
+        // same face, or a face in front of another): a match on them is
+        // expected, not a sign of a look-alike.
+        let together: Vec<u64> = tracked_now
+            .iter()
+            .filter(|(_, o)| share_on(&face.detected, o) > OTHER_FACE_SHARE)
+            .map(|&(id, _)| id)
+            .collect();
         let side = face.region.width.max(face.region.height);
         // Where it is known to be on the frame after the one searched, and
         // its bound there.
         let (mut known, mut bound_after) = (face.region, face.region);
         let mut misses = 0;
+        // Its size on the frame after, as a share of its picture's.
+        let mut scale = 1.0;
         for (index, bounds) in bounds.iter().enumerate().rev() {
             let Some(held) = frames.lumas.get(index) else { break };
             let Some(&(_, bound)) = bounds.iter().find(|(id, _)| *id == face.id) else { break };
@@ -108,26 +127,39 @@ pub(super) fn trace_back(
                 }
             }
             .intersection(&bound);
-            let on_another = |b: &FaceBox| {
-                let share = |o: &FaceBox| b.intersection(o).area() / b.area().max(1.0);
-                tracked[index].iter().any(|(other, o)| *other != face.id && share(o) > OTHER_FACE_SHARE)
+            // Another face's place: where it was found on this frame (the
+            // faces seen at both detections are traced first), else its bound.
+            let others = tracked[index].iter().filter(|(other, _)| *other != face.id && !together.contains(other));
+            let place = |&(other, bound): &(u64, FaceBox)| {
+                traced[index].iter().find(|t| t.id == other && t.found).map_or(bound, |t| t.region)
             };
+            let on_another = |b: &FaceBox| others.clone().any(|o| share_on(b, &place(o)) > OTHER_FACE_SHARE);
             let max_misses = if face.stray_per_frame.is_some() { 1 } else { MAX_MISSES };
             let found = if misses < max_misses {
-                look.find(held, frames.size, &could_be, &mut budget).filter(|b| !on_another(b))
+                look.find_scaled(held, frames.size, &could_be, scale, &mut budget).filter(|(b, _)| !on_another(b))
             } else {
                 None
             };
             misses = if found.is_some() { 0 } else { misses + 1 };
+            let margin = look.margin_at(found.map_or(scale, |(_, at)| at));
+            let found = found.map(|(region, at)| {
+                scale = at;
+                region
+            });
             // The next search starts from here; the answer for this frame is
             // the match, or the whole bound (a wrong match earlier on must
             // not narrow a frame where nothing was found).
             (known, bound_after) = (found.unwrap_or(could_be), bound);
             let region = found.unwrap_or(bound);
-            traced[index].push(Traced { id: face.id, region, found: found.is_some(), margin: look.margin() });
+            traced[index].push(Traced { id: face.id, region, found: found.is_some(), margin });
         }
     }
     traced
+}
+
+/// The share of `b`'s area that lies on `other`.
+fn share_on(b: &FaceBox, other: &FaceBox) -> f32 {
+    b.intersection(other).area() / b.area().max(1.0)
 }
 
 /// A face seen at both detections and found by its picture on every frame
@@ -200,5 +232,81 @@ impl TightlyFollowed {
         let near_line = (on.0 - line.0).abs() <= SNAP_PX && (on.1 - line.1).abs() <= SNAP_PX;
         let around = if near_line { bound } else { found };
         centred(around, (width, height)).intersection(bound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: usize = 200;
+    const H: usize = 120;
+
+    /// Smooth noise: textured everywhere, never repeating.
+    fn noise(seed: u32) -> Vec<u8> {
+        let mut state = seed;
+        let coarse: Vec<u8> = (0..(W / 4 + 1) * (H / 4 + 1))
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 24) as u8
+            })
+            .collect();
+        (0..W * H).map(|i| coarse[(i / W / 4) * (W / 4 + 1) + (i % W) / 4]).collect()
+    }
+
+    /// A still scene with two faces' pictures (each its own noise) pasted
+    /// at `a` and `b`, 30 px square.
+    fn scene(a: (usize, usize), b: (usize, usize)) -> Vec<u8> {
+        let mut scene = noise(7);
+        for ((x, y), seed) in [(a, 11), (b, 12)] {
+            let face = noise(seed);
+            for row in 0..30 {
+                scene[(y + row) * W + x..][..30].copy_from_slice(&face[row * W..][..30]);
+            }
+        }
+        scene
+    }
+
+    fn square(x: f32, y: f32, side: f32) -> FaceBox {
+        FaceBox { x, y, width: side, height: side, score: 0.9 }
+    }
+
+    /// Face `b` (id 1, newly found, its bound 20 px around it) traced back
+    /// over two held frames of a still scene in which face `a` (id 0) has
+    /// the room `a_room` on each held frame; `a_traced` also follows `a`
+    /// (seen at both detections) first. Whether `b` was found on each.
+    fn b_found(a: FaceBox, b: FaceBox, a_room: FaceBox, a_traced: bool) -> Vec<bool> {
+        let luma = scene((a.x as usize, a.y as usize), (b.x as usize, b.y as usize));
+        let frames = HeldFrames { lumas: vec![&luma; 3], size: (W, H), motions: &[Some((0.0, 0.0)); 3] };
+        let new = ToFollow { id: 1, region: b, detected: b, stray_per_frame: None };
+        let followed = ToFollow { id: 0, region: a, detected: a, stray_per_frame: Some(2.0) };
+        let faces = if a_traced { vec![followed, new] } else { vec![new] };
+        let bounds = vec![vec![(1, grown(&b, 20.0)), (0, a_room)]; 2];
+        let tracked = vec![vec![(0, a_room)]; 2];
+        let traced = trace_back(&frames, &faces, &bounds, &tracked, &[(0, a), (1, b)], &BlurConfig::default());
+        traced.iter().map(|frame| frame.iter().any(|t| t.id == 1 && t.found)).collect()
+    }
+
+    #[test]
+    fn a_face_found_on_the_place_of_a_face_it_overlapped_is_taken() {
+        // A second, smaller box on the same face (or a face in front of
+        // another): on the detection frame it lies inside the other's region.
+        let (a, b) = (square(60.0, 40.0, 70.0), square(80.0, 55.0, 30.0));
+        assert_eq!(b_found(a, b, grown(&a, 10.0), false), [true, true]);
+    }
+
+    #[test]
+    fn another_face_found_where_it_was_leaves_the_rest_of_its_room_free() {
+        // Face a is found where it was; its room to stray (centred on it,
+        // as it stood still) also covers most of face b, 20 px away, which
+        // was apart from it on the detection frame.
+        let (a, b) = (square(20.0, 40.0, 30.0), square(70.0, 45.0, 30.0));
+        let room = grown(&a, 60.0);
+        assert_eq!(b_found(a, b, room, true), [true, true]);
+        // Not followed by its picture, a may be anywhere in its room: a
+        // match there may be a, and is refused.
+        assert_eq!(b_found(a, b, room, false), [false, false]);
     }
 }

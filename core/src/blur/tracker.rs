@@ -155,7 +155,8 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     // The first motion measured is the whole estimate; later ones are blended.
     let a = if track.detections == 2 { 1.0 } else { config.velocity_smoothing.clamp(0.0, 1.0) };
     track.velocity = (a * measured.0 + (1.0 - a) * vx, a * measured.1 + (1.0 - a) * vy);
-    let keep = 1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0);
+    // Frames since it was last seen, each of which it may shrink by as much.
+    let keep = (1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0)).powf(frames);
     let width = (detection.width * (1.0 + 2.0 * SLACK)).max(track.region.width * keep);
     let height = (detection.height * (1.0 + 2.0 * SLACK)).max(track.region.height * keep);
     track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: detection.score };
@@ -250,6 +251,25 @@ mod tests {
         assert!((tracks[0].region.width - 104.4).abs() < 1e-3, "{:?}", tracks[0].region);
         // Centred on the new detection.
         assert!((tracks[0].region.x + tracks[0].region.width / 2.0 - 150.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_face_walked_away_from_keeps_its_track_when_detected_every_eighth_frame() {
+        // 3 % smaller every frame (a zoom out), its centre still: the region
+        // may shrink by its limit on every frame since the last detection,
+        // not once a detection, or it soon no longer matches the face.
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        let truth = |frame: u32| {
+            let side = 240.0 * 0.97_f32.powi(frame as i32);
+            face(640.0 - side / 2.0, 360.0 - side / 2.0, side)
+        };
+        for frame in 0..=48u32 {
+            let tracks = if frame % 8 == 0 { tracker.observe(&[truth(frame)], STILL) } else { tracker.coast(STILL) };
+            assert_eq!(tracks.len(), 1, "frame {frame}: {tracks:?}");
+            assert_eq!(tracks[0].id, 0, "frame {frame}: the face must keep its track");
+        }
+        let (region, face) = (tracker.tracks()[0].region, truth(48));
+        assert!(region.width < face.width * 1.2, "{region:?} around {face:?}");
     }
 
     #[test]
