@@ -75,8 +75,8 @@ pub struct BlurConfig {
     /// within its whole reach. Off: on every held frame, everywhere within
     /// reach of where it was found. On by default, as is the next: together
     /// they narrow the blur at the same cadence (collateral at k = 8 on the
-    /// evaluation clips 11.6 → 8.7 %, 28.1 → 28.4 fps, 2026-12-04; 6.6 %
-    /// with faces searched at three sizes, later that day).
+    /// evaluation clips 11.6 → 8.7 %, 28.1 → 28.4 fps, 2026-12-04; figures
+    /// since in the README).
     pub trace_new_faces: bool,
     /// Follow a face seen at both detections through the frames between
     /// them by its picture, the same way, each frame's search within its
@@ -524,8 +524,7 @@ impl<T> BlurStage<T> {
                 reach.iter().chain(followed).copied().collect()
             })
             .collect();
-        let tracked_now: Vec<(u64, FaceBox)> = after.iter().map(|t| (t.id, t.region)).collect();
-        trace_back(&HeldFrames { lumas, size, motions: &motions }, &faces, &bounds, tracked, &tracked_now, &self.config)
+        trace_back(&HeldFrames { lumas, size, motions: &motions }, &faces, &bounds, tracked, &self.config)
     }
 
     /// Releases every buffered frame failed closed; the tracker keeps time.

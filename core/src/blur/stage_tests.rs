@@ -377,6 +377,26 @@ fn a_face_seen_at_both_detections_is_blurred_where_its_picture_is_found() {
     }
 }
 
+/// A face walked towards, 3 % larger every frame, centred where it was
+/// (its picture grows with it): followed by its picture at its size on each
+/// frame, it is blurred where it was found, narrower than its room to stray.
+#[test]
+fn an_approaching_face_is_followed_by_its_picture_as_it_grows() {
+    let truth = |i: u32| {
+        let side = 40.0 * 1.03_f32.powi(i as i32);
+        vec![face(140.0 - side / 2.0, 110.0 - side / 2.0, side)]
+    };
+    let widest = |trace_followed_faces: bool| {
+        let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_followed_faces, ..config() });
+        let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 9);
+        assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
+        assert_faces_covered(&released, truth, (W, H));
+        released[1..].iter().map(|f| 2.0 * f.blur.regions[0].rx).fold(0.0, f32::max)
+    };
+    let (traced, bounded) = (widest(true), widest(false));
+    assert!(traced * 1.2 < bounded, "traced: {traced} px wide; bounded: {bounded} px");
+}
+
 /// The zig-zag of the test above, with the face shown in the frames: it is
 /// followed by its picture and covered on every frame with no dilation or
 /// margin, in a region narrower than its room to stray.
@@ -466,8 +486,10 @@ fn drawn(mut image: I420Image, faces: &[FaceBox], index: u32) -> I420Image {
         let (x1, y1) = (((f.x + f.width) as u32).min(w), ((f.y + f.height) as u32).min(h));
         for y in y0..y1 {
             for x in x0..x1 {
-                // Stripes and rings in the face's own coordinates.
-                let (u, v) = (x as f32 - f.x, y as f32 - f.y);
+                // Stripes and rings in the face's own coordinates, scaled
+                // with it (as drawn 40 px wide).
+                let scale = 40.0 / f.width;
+                let (u, v) = ((x as f32 - f.x) * scale, (y as f32 - f.y) * scale);
                 let shade =
                     128.0 + 60.0 * (u * 0.7).sin() * (v * 0.45).cos() + 30.0 * ((u * u + v * v).sqrt() * 0.5).sin();
                 image.data[(y * w + x) as usize] = shade as u8;

@@ -81,15 +81,14 @@ pub(super) struct ToFollow {
 /// given (when the budget runs out, the later ones are not traced), each
 /// from the newest frame to the oldest. `bounds[i]` holds, for frame `i`,
 /// the region each face must lie in; `tracked[i]` the regions of the faces
-/// followed on that frame, and `tracked_now` on the detection frame: a
-/// match may not take the place of another face it was apart from there.
-/// Per held frame, the faces traced there.
+/// followed on that frame, whose places a match may not take unless the
+/// face was already on them on the frame after. Per held frame, the faces
+/// traced there.
 pub(super) fn trace_back(
     frames: &HeldFrames,
     faces: &[ToFollow],
     bounds: &[Vec<(u64, FaceBox)>],
     tracked: &[Vec<(u64, FaceBox)>],
-    tracked_now: &[(u64, FaceBox)],
     config: &BlurConfig,
 ) -> Vec<Vec<Traced>> {
     let mut traced: Vec<Vec<Traced>> = vec![Vec::new(); bounds.len()];
@@ -97,21 +96,14 @@ pub(super) fn trace_back(
     let mut budget = BUDGET_SAMPLES;
     for face in faces {
         let Some(look) = FaceLook::take_of(newest, frames.size, &face.region, &face.detected) else { continue };
-        // Faces it overlapped on the detection frame (a second box on the
-        // same face, or a face in front of another): a match on them is
-        // expected, not a sign of a look-alike.
-        let together: Vec<u64> = tracked_now
-            .iter()
-            .filter(|(_, o)| share_on(&face.detected, o) > OTHER_FACE_SHARE)
-            .map(|&(id, _)| id)
-            .collect();
         let side = face.region.width.max(face.region.height);
         // Where it is known to be on the frame after the one searched, and
         // its bound there.
         let (mut known, mut bound_after) = (face.region, face.region);
         let mut misses = 0;
-        // Its size on the frame after, as a share of its picture's.
-        let mut scale = 1.0;
+        // Its size on the frame after, as a share of its picture's, and where
+        // it was last found (on the detection frame, the detector's box).
+        let (mut scale, mut last_found) = (1.0, face.detected);
         for (index, bounds) in bounds.iter().enumerate().rev() {
             let Some(held) = frames.lumas.get(index) else { break };
             let Some(&(_, bound)) = bounds.iter().find(|(id, _)| *id == face.id) else { break };
@@ -129,11 +121,21 @@ pub(super) fn trace_back(
             .intersection(&bound);
             // Another face's place: where it was found on this frame (the
             // faces seen at both detections are traced first), else its bound.
-            let others = tracked[index].iter().filter(|(other, _)| *other != face.id && !together.contains(other));
+            // A match may not jump onto it from apart (it may be a look-alike);
+            // a face already on the place where the other was found, on the
+            // frame after (a second box on one face, a face in front of
+            // another), may be found on it again.
+            let others = tracked[index].iter().filter(|(other, _)| *other != face.id);
             let place = |&(other, bound): &(u64, FaceBox)| {
-                traced[index].iter().find(|t| t.id == other && t.found).map_or(bound, |t| t.region)
+                let found = traced[index].iter().find(|t| t.id == other && t.found);
+                found.map_or((bound, false), |t| (t.region, true))
             };
-            let on_another = |b: &FaceBox| others.clone().any(|o| share_on(b, &place(o)) > OTHER_FACE_SHARE);
+            let on_another = |b: &FaceBox| {
+                others.clone().map(place).any(|(p, found)| {
+                    let already_on = found && share_on(&last_found, &p) > OTHER_FACE_SHARE;
+                    share_on(b, &p) > OTHER_FACE_SHARE && !already_on
+                })
+            };
             let max_misses = if face.stray_per_frame.is_some() { 1 } else { MAX_MISSES };
             let found = if misses < max_misses {
                 look.find_scaled(held, frames.size, &could_be, scale, &mut budget).filter(|(b, _)| !on_another(b))
@@ -143,7 +145,7 @@ pub(super) fn trace_back(
             misses = if found.is_some() { 0 } else { misses + 1 };
             let margin = look.margin_at(found.map_or(scale, |(_, at)| at));
             let found = found.map(|(region, at)| {
-                scale = at;
+                (scale, last_found) = (at, region);
                 region
             });
             // The next search starts from here; the answer for this frame is
@@ -285,16 +287,20 @@ mod tests {
         let faces = if a_traced { vec![followed, new] } else { vec![new] };
         let bounds = vec![vec![(1, grown(&b, 20.0)), (0, a_room)]; 2];
         let tracked = vec![vec![(0, a_room)]; 2];
-        let traced = trace_back(&frames, &faces, &bounds, &tracked, &[(0, a), (1, b)], &BlurConfig::default());
+        let traced = trace_back(&frames, &faces, &bounds, &tracked, &BlurConfig::default());
         traced.iter().map(|frame| frame.iter().any(|t| t.id == 1 && t.found)).collect()
     }
 
     #[test]
     fn a_face_found_on_the_place_of_a_face_it_overlapped_is_taken() {
         // A second, smaller box on the same face (or a face in front of
-        // another): on the detection frame it lies inside the other's region.
+        // another): on the detection frame it already lies on the other's
+        // place, so being found there again is no jump to a look-alike.
         let (a, b) = (square(60.0, 40.0, 70.0), square(80.0, 55.0, 30.0));
-        assert_eq!(b_found(a, b, grown(&a, 10.0), false), [true, true]);
+        assert_eq!(b_found(a, b, grown(&a, 10.0), true), [true, true]);
+        // Where a was not found, a may be anywhere in its room: b may be
+        // on a there, and is refused.
+        assert_eq!(b_found(a, b, grown(&a, 10.0), false), [false, false]);
     }
 
     #[test]
