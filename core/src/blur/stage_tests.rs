@@ -397,6 +397,31 @@ fn an_approaching_face_is_followed_by_its_picture_as_it_grows() {
     assert!(traced * 1.2 < bounded, "traced: {traced} px wide; bounded: {bounded} px");
 }
 
+/// A face walked towards that comes into view after a detection: followed
+/// back by its picture as it shrinks, it is blurred on every held frame at
+/// no less than its region on the detection frame (the size a match was
+/// found at may drift on a smooth face).
+#[test]
+fn a_newly_found_approaching_face_is_blurred_at_least_at_its_detected_size() {
+    let truth = |i: u32| {
+        let side = 40.0 * 1.03_f32.powi(i as i32);
+        if i >= 1 {
+            vec![face(140.0 - side / 2.0, 110.0 - side / 2.0, side)]
+        } else {
+            Vec::new()
+        }
+    };
+    let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], config());
+    let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 9);
+    assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
+    assert_faces_covered(&released, truth, (W, H));
+    let width = |f: &ReleasedFrame<u32>| f.blur.regions.iter().map(|r| 2.0 * r.rx).fold(0.0, f32::max);
+    let detected = width(&released[8]);
+    let held: Vec<f32> = released[1..8].iter().map(width).collect();
+    assert!(held.iter().all(|&w| w >= detected - 0.01), "held {held:?}, detection frame {detected}");
+    assert!(held.iter().any(|&w| w < detected * 1.5), "never followed by its picture: {held:?}");
+}
+
 /// The zig-zag of the test above, with the face shown in the frames: it is
 /// followed by its picture and covered on every frame with no dilation or
 /// margin, in a region narrower than its room to stray.

@@ -430,7 +430,10 @@ mod tests {
     fn two_look_alikes_that_grew_alike_are_not_told_apart_at_another_size() {
         // The face and a copy of it beside it, both 4 % larger on the frame
         // before (a zoom): neither is unique, whatever size it is found at;
-        // either alone is found, at its new size.
+        // either alone is found, at its new size. (This scene does not tell
+        // apart a rival compared with the best cost at the size searched
+        // widely, as the rule has it, from one compared with the best cost
+        // at any size: both refuse the pair.)
         let now = drawn_face(scene(7), 48, (40, 40));
         let look = FaceLook::take(&now, W, H, &b(40.0, 40.0, 48.0, 48.0)).unwrap();
         let within = b(0.0, 0.0, W as f32, H as f32);
