@@ -328,21 +328,13 @@ fn a_newly_found_face_is_traced_back_by_its_picture() {
 fn a_face_lost_on_one_held_frame_keeps_its_reach_there_and_is_found_again() {
     let at = face(120.0, 80.0, 40.0);
     let truth = move |i: u32| if i >= 1 { vec![at] } else { Vec::new() };
-    let frame = move |i: u32| {
-        let image = showing(&truth(i), i);
-        if i == 3 {
-            flattened(image, &at)
-        } else {
-            image
-        }
-    };
+    let frame = hidden_on(truth, at, &[3]);
     let widths = |trace_new_faces: bool| {
         let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_new_faces, ..config() });
-        let released = run_frames(&mut rig.stage, frame, 9);
+        let released = run_frames(&mut rig.stage, &frame, 9);
         assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
         assert_faces_covered(&released, truth, (W, H));
-        let widest = |f: &ReleasedFrame<u32>| f.blur.regions.iter().map(|r| 2.0 * r.rx).fold(0.0, f32::max);
-        released.iter().map(widest).collect::<Vec<f32>>()
+        released.iter().map(widest_region).collect::<Vec<f32>>()
     };
     let (traced, reached) = (widths(true), widths(false));
     let found = traced[4..8].iter().copied().fold(0.0, f32::max);
@@ -415,9 +407,8 @@ fn a_newly_found_approaching_face_is_blurred_at_least_at_its_detected_size() {
     let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 9);
     assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
     assert_faces_covered(&released, truth, (W, H));
-    let width = |f: &ReleasedFrame<u32>| f.blur.regions.iter().map(|r| 2.0 * r.rx).fold(0.0, f32::max);
-    let detected = width(&released[8]);
-    let held: Vec<f32> = released[1..8].iter().map(width).collect();
+    let detected = widest_region(&released[8]);
+    let held: Vec<f32> = released[1..8].iter().map(widest_region).collect();
     assert!(held.iter().all(|&w| w >= detected - 0.01), "held {held:?}, detection frame {detected}");
     assert!(held.iter().any(|&w| w < detected * 1.5), "never followed by its picture: {held:?}");
 }
@@ -450,16 +441,9 @@ fn a_zigzagging_face_shown_in_the_frames_is_followed_by_its_picture() {
 fn a_match_on_a_neighbour_that_looks_alike_is_refused() {
     let (a, b) = (face(100.0, 80.0, 40.0), face(144.0, 80.0, 40.0));
     let truth = move |i: u32| if i >= 1 { vec![a, b] } else { vec![b] };
-    let frame = move |i: u32| {
-        let image = showing(&truth(i), i);
-        if i == 3 || i == 4 {
-            flattened(image, &a)
-        } else {
-            image
-        }
-    };
+    let frame = hidden_on(truth, a, &[3, 4]);
     let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], config());
-    let released = run_frames(&mut rig.stage, frame, 9);
+    let released = run_frames(&mut rig.stage, &frame, 9);
     assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 8], "detections must come 8 frames apart");
     assert_faces_covered(&released, truth, (W, H));
 }
@@ -471,17 +455,10 @@ fn a_match_on_a_neighbour_that_looks_alike_is_refused() {
 fn a_followed_face_lost_on_one_frame_keeps_its_room_to_stray_for_the_interval() {
     let at = face(60.0, 80.0, 40.0);
     let truth = move |_: u32| vec![at];
-    let frame = move |i: u32| {
-        let image = showing(&truth(i), i);
-        if i == 4 {
-            flattened(image, &at)
-        } else {
-            image
-        }
-    };
+    let frame = hidden_on(truth, at, &[4]);
     let widths = |trace_followed_faces: bool| {
         let mut rig = rig(Box::new(truth), 250_000_000, &[], &[], BlurConfig { trace_followed_faces, ..config() });
-        let released = run_frames(&mut rig.stage, frame, 9);
+        let released = run_frames(&mut rig.stage, &frame, 9);
         assert_faces_covered(&released, truth, (W, H));
         released[1..].iter().map(|f| 2.0 * f.blur.regions[0].rx).collect::<Vec<f32>>()
     };
@@ -492,6 +469,24 @@ fn a_followed_face_lost_on_one_frame_keeps_its_room_to_stray_for_the_interval() 
 /// background, fixed to the face) in each of `faces`.
 fn showing(faces: &[FaceBox], index: u32) -> I420Image {
     drawn(input(index), faces, index)
+}
+
+/// The frames [`showing`] the faces of `truth`, with `hidden`'s picture
+/// [`flattened`] on the frames `on`.
+fn hidden_on(truth: impl Fn(u32) -> Vec<FaceBox>, hidden: FaceBox, on: &'static [u32]) -> impl Fn(u32) -> I420Image {
+    move |i| {
+        let image = showing(&truth(i), i);
+        if on.contains(&i) {
+            flattened(image, &hidden)
+        } else {
+            image
+        }
+    }
+}
+
+/// The width of the widest region blurred on `frame`.
+fn widest_region(frame: &ReleasedFrame<u32>) -> f32 {
+    frame.blur.regions.iter().map(|r| 2.0 * r.rx).fold(0.0, f32::max)
 }
 
 /// `image` with the face `f`'s pixels flat grey: a picture no match finds.
