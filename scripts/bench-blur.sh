@@ -32,7 +32,8 @@ python3 scripts/blur-eval/make_clips.py "$out"
 mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in json.load(open(sys.argv[1]))["clips"]]' "$out/manifest.json")
 
 # `egocap`: the defaults (the cadence the time budget chooses); `egocap-kK`:
-# detection on every K-th frame; `egocap-still`: no camera motion measured
+# detection on every K-th frame (1, 4 and 8: recall and leaks by cadence);
+# `egocap-still`: no camera motion measured
 # (newly found faces get the fastest head turn's reach); `egocap-whole-frame`:
 # one pass at 640x360, no small-face pass (the detector before 2026-12-04);
 # `egocap-one-look`: the defaults before 2026-12-04's second session
@@ -43,11 +44,12 @@ mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in js
 # both detections); `egocap-k8-no-trace`: the same at k=8, beside
 # `egocap-k8` (the cadence the budget picks varies from run to run, so a
 # fixed one compares the two fairly).
-variants=(egocap egocap-k1 egocap-k8 egocap-k8-no-trace egocap-still egocap-whole-frame egocap-one-look
+variants=(egocap egocap-k1 egocap-k4 egocap-k8 egocap-k8-no-trace egocap-still egocap-whole-frame egocap-one-look
     egocap-no-trace)
 declare -A variant_flags=(
     [egocap]=""
     [egocap-k1]="--cadence 1"
+    [egocap-k4]="--cadence 4"
     [egocap-k8]="--cadence 8"
     [egocap-still]="--no-camera-motion"
     [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"

@@ -74,6 +74,15 @@ impl NetworkInput {
     }
 
     fn write_pixels(&mut self, frame: &I420Image, plan: &ResamplePlan) {
+        if plan.is_one_to_one() {
+            self.write_pixels_one_to_one(frame);
+        } else {
+            self.write_pixels_resampled(frame, plan);
+        }
+    }
+
+    /// Each output pixel the area mean of the frame's pixels under it.
+    fn write_pixels_resampled(&mut self, frame: &I420Image, plan: &ResamplePlan) {
         let (fw, cw) = (frame.width as usize, frame.width as usize / 2);
         let (y_plane, u_plane, v_plane) = (frame.y(), frame.u(), frame.v());
         let plane_len = self.width * self.height;
@@ -89,6 +98,29 @@ impl NetworkInput {
                 blue[out + ox] = b - MEAN_BGR[0];
                 green[out + ox] = g - MEAN_BGR[1];
                 red[out + ox] = r - MEAN_BGR[2];
+            }
+        }
+    }
+
+    /// The same for a frame copied at 1:1 (the small-face pass at 720p),
+    /// where every output pixel is one luma sample and the chroma pair over
+    /// it, without three area means a pixel: about half the general way's
+    /// time (a few ms of the pass's ~170 on a desktop core). The values are
+    /// the general way's exactly (the same operations on the same numbers).
+    fn write_pixels_one_to_one(&mut self, frame: &I420Image) {
+        let (fw, cw) = (frame.width as usize, frame.width as usize / 2);
+        let (y_plane, u_plane, v_plane) = (frame.y(), frame.u(), frame.v());
+        let plane_len = self.width * self.height;
+        let (blue, rest) = self.data.split_at_mut(plane_len);
+        let (green, red) = rest.split_at_mut(plane_len);
+        let rows = y_plane.chunks_exact(fw).take(self.fit_height).enumerate();
+        for (oy, luma) in rows {
+            let (u, v) = (&u_plane[oy / 2 * cw..][..cw], &v_plane[oy / 2 * cw..][..cw]);
+            let out = oy * self.width..oy * self.width + fw;
+            let pixels = blue[out.clone()].iter_mut().zip(&mut green[out.clone()]).zip(&mut red[out]);
+            for (x, ((b, g), r)) in pixels.enumerate() {
+                let [bv, gv, rv] = self.colour.bgr(f32::from(luma[x]), f32::from(u[x / 2]), f32::from(v[x / 2]));
+                (*b, *g, *r) = (bv - MEAN_BGR[0], gv - MEAN_BGR[1], rv - MEAN_BGR[2]);
             }
         }
     }
@@ -137,6 +169,11 @@ impl ResamplePlan {
             cols,
             rows,
         }
+    }
+
+    /// Every output pixel is the one frame pixel at its place.
+    fn is_one_to_one(&self) -> bool {
+        self.cols.len() == self.frame_width && self.rows.len() == self.frame_height
     }
 }
 
@@ -262,6 +299,29 @@ mod tests {
         let mut input = NetworkInput::new(32, 16, 32, 16, FULL_601);
         input.fill(&frame);
         assert!(input.data()[..32 * 16].iter().all(|&b| (b + 104.0 - 100.0).abs() < 1e-3));
+    }
+
+    #[test]
+    fn a_frame_at_one_to_one_gets_exactly_what_the_area_means_give() {
+        // Noise in all three planes, so a chroma sample taken from the wrong
+        // column or row shows.
+        let (width, height) = (64u32, 32u32);
+        let mut frame = frame_with(width, height, 0, 0, 0);
+        let mut state = 0x9e37_79b9_u32;
+        for px in frame.data.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *px = (state >> 24) as u8;
+        }
+        let colour = Colour { range: ColourRange::Limited, matrix: ColourMatrix::Bt709 };
+        // A tensor wider and taller than the frame: the rest stays padding.
+        let input = || NetworkInput::new(72, 40, 64, 32, colour);
+        let (mut fast, mut general) = (input(), input());
+        assert_eq!(fast.fill(&frame), Letterbox { scale_x: 1.0, scale_y: 1.0 });
+        general.write_pixels_resampled(&frame, &ResamplePlan::new(64, 32, 64, 32));
+        assert_eq!(fast.data(), general.data());
+        assert_eq!(fast.data()[40 * 72 - 1], 0.0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use super::coverage::{grown, in_between, reached_back, seen_at, stray, stray_per_frame};
+use super::coverage::{coasting_region, grown, in_between, reached_back, seen_at, stray, stray_per_frame};
 use super::detector::{FaceBox, FaceDetector};
 use super::motion::Pyramid;
 use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
@@ -423,6 +423,8 @@ impl<T> BlurStage<T> {
             let mut boxes: Vec<FaceBox> = if step == span {
                 let path_measured = motions.iter().all(Option::is_some);
                 let on_detection_frame = |t: &Track| match seen_at(&before, t.id) {
+                    // Not found on this frame: coasting since it was last seen.
+                    _ if t.frames_since_seen > 0 => coasting_region(t, path_measured, &self.config),
                     Some(start) => {
                         let room = stray(&self.config, span, &start.region, &t.region, path_measured);
                         match tight.iter().find(|f| f.id == t.id) {
