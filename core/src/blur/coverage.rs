@@ -47,7 +47,7 @@ pub(super) fn in_between(
             // face that came in, so cover both readings (the match's by
             // `reached_back`). Either way with room for straying from its
             // coasted course on every frame since it was last seen.
-            (None, _) | (Some(_), None) => boxes.push((track.id, coasting_region(track, path.is_some(), config))),
+            (None, _) | (Some(_), None) => boxes.push((track.id, coasting_region(track, config))),
         }
     }
     boxes
@@ -151,7 +151,8 @@ pub(super) fn stray(config: &BlurConfig, span: usize, start: &FaceBox, end: &Fac
 
 /// How much farther from the straight line a face followed across two
 /// detections may be on one frame than on the next: the rate [`stray`]
-/// allows, with the measurement's error counted on every frame.
+/// allows, with the measurement's error counted on every frame. Also the
+/// rate a coasting track's room grows by ([`coasting_region`]).
 pub(super) fn stray_per_frame(config: &BlurConfig, start: &FaceBox, end: &FaceBox, path_measured: bool) -> f32 {
     if !path_measured {
         return config.max_deviation_px_per_frame;
@@ -166,15 +167,23 @@ fn own_stray(config: &BlurConfig, start: &FaceBox, end: &FaceBox) -> f32 {
     (config.face_deviation_share_per_frame * size).min(config.max_deviation_px_per_frame)
 }
 
-/// A coasting track's region (a face the detector no longer finds) grown
-/// by the room to stray of a face followed across two detections, on every
-/// frame since it was last seen: its course is a guess from the detections
-/// before, and a face turns, stops or speeds up. (A region that kept its
-/// size covered such faces in part: most of the evaluation clips' partial
-/// leaks, figures in the README.)
-pub(super) fn coasting_region(track: &Track, path_measured: bool, config: &BlurConfig) -> FaceBox {
-    let rate = stray_per_frame(config, &track.region, &track.region, path_measured);
-    grown(&track.region, rate * track.frames_since_seen as f32)
+/// A coasting track's region (a face the detector no longer finds) grown,
+/// on every frame since it was last seen, by the room to stray per frame
+/// of a face followed across two detections (by the wearer's jiggle on the
+/// frames whose camera motion was not measured): its course is a guess from
+/// the detections before, and a face turns, stops or speeds up. A region
+/// that kept its size covered such faces only in part (most of the
+/// evaluation clips' partial leaks before 2026-12-04, README).
+///
+/// Not covered: a head turn on frames whose motion was not measured. The
+/// track is not carried with the picture there, and its room grows by the
+/// jiggle, not by the fastest turn's reach (which would blur most of the
+/// frame on every such frame).
+pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
+    let rate = |measured| stray_per_frame(config, &track.region, &track.region, measured);
+    let unmeasured = track.unmeasured_since_seen.min(track.frames_since_seen);
+    let measured = track.frames_since_seen - unmeasured;
+    grown(&track.region, rate(true) * measured as f32 + rate(false) * unmeasured as f32)
 }
 
 /// The track `id` if the detector found it on that detection frame.
@@ -202,5 +211,31 @@ fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {
         width: a.width.max(b.width),
         height: a.height.max(b.height),
         score: a.score.min(b.score),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_coasting_region_grows_by_the_room_to_stray_of_each_frame_since_it_was_seen() {
+        let region = FaceBox { x: 100.0, y: 100.0, width: 50.0, height: 50.0, score: 0.9 };
+        let track = Track {
+            id: 1,
+            region,
+            velocity: (0.0, 0.0),
+            carried: (0.0, 0.0),
+            frames_since_seen: 4,
+            unmeasured_since_seen: 1,
+            detections: 2,
+        };
+        let config = BlurConfig::default();
+        // Measured: a tenth of its size and the measurement's 4 px; not
+        // measured: the wearer's jiggle, 12 px.
+        let room = 3.0 * (0.1 * 50.0 + MEASURED_ERROR_PX) + config.max_deviation_px_per_frame;
+        assert_eq!(coasting_region(&track, &config), grown(&region, room));
+        let seen = Track { frames_since_seen: 0, unmeasured_since_seen: 0, ..track };
+        assert_eq!(coasting_region(&seen, &config), region);
     }
 }

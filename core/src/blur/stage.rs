@@ -87,7 +87,8 @@ pub struct BlurConfig {
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them, in luma pixels, when the camera's motion
     /// was not measured on every frame in between: the wearer's head
-    /// jiggles the whole picture.
+    /// jiggles the whole picture. A coasting track's room grows by this on
+    /// each frame whose motion was not measured.
     pub max_deviation_px_per_frame: f32,
     /// The same when the camera's motion was measured on every frame (the
     /// jiggle is then on the path): only the face's own straying, this
@@ -397,9 +398,9 @@ impl<T> BlurStage<T> {
         let before: Vec<Track> = self.tracker.tracks().to_vec();
         let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
         for _ in 1..span {
-            coasted.push(self.tracker.coast(camera(&self.buffer[coasted.len()])).to_vec());
+            coasted.push(self.tracker.coast(self.buffer[coasted.len()].motion).to_vec());
         }
-        let newest = self.buffer.back().map_or((0.0, 0.0), camera);
+        let newest = self.buffer.back().and_then(|p| p.motion);
         let after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
         let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
@@ -422,17 +423,17 @@ impl<T> BlurStage<T> {
             let step = index + 1; // frames since the previous detection
             let mut boxes: Vec<FaceBox> = if step == span {
                 let path_measured = motions.iter().all(Option::is_some);
-                let on_detection_frame = |t: &Track| match seen_at(&before, t.id) {
+                let on_detection_frame = |t: &Track| {
                     // Not found on this frame: coasting since it was last seen.
-                    _ if t.frames_since_seen > 0 => coasting_region(t, path_measured, &self.config),
-                    Some(start) => {
-                        let room = stray(&self.config, span, &start.region, &t.region, path_measured);
-                        match tight.iter().find(|f| f.id == t.id) {
-                            Some(f) => f.on_detection_frame(&t.region, room),
-                            None => grown(&t.region, room),
-                        }
+                    if t.frames_since_seen > 0 {
+                        return coasting_region(t, &self.config);
                     }
-                    None => t.region,
+                    let Some(start) = seen_at(&before, t.id) else { return t.region };
+                    let room = stray(&self.config, span, &start.region, &t.region, path_measured);
+                    match tight.iter().find(|f| f.id == t.id) {
+                        Some(f) => f.on_detection_frame(&t.region, room),
+                        None => grown(&t.region, room),
+                    }
                 };
                 after.iter().map(on_detection_frame).collect()
             } else {
@@ -535,7 +536,7 @@ impl<T> BlurStage<T> {
         self.buffer
             .drain(..)
             .map(|pending| {
-                self.tracker.coast(camera(&pending));
+                self.tracker.coast(pending.motion);
                 let image = match mode {
                     FailClosedMode::BlurWhole => {
                         let mut image = pending.image;
@@ -553,11 +554,6 @@ impl<T> BlurStage<T> {
             })
             .collect()
     }
-}
-
-/// How far the picture moved onto this frame, zero when not measured.
-fn camera<T>(pending: &Pending<T>) -> (f32, f32) {
-    pending.motion.unwrap_or((0.0, 0.0))
 }
 
 /// Obscures the whole picture with cells an eighth of its height: a face

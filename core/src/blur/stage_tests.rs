@@ -543,11 +543,12 @@ fn a_face_the_detector_misses_for_a_few_frames_stays_blurred() {
 
 #[test]
 fn a_face_that_stops_while_the_detector_misses_it_stays_blurred_as_its_track_coasts_on() {
-    // Walking right at 4 px a frame, it stops on frame 10 just as the
-    // detector loses it for eight frames: its track coasts on at 4 px a
-    // frame, 28 px past the face by the last miss. Detected on every frame
-    // (each is a detection frame), and on every 4th (frames held between).
-    let truth = |i: u32| vec![face(40.0 + 4.0 * i.min(10) as f32, 50.0, 60.0)];
+    // Walking right at 6 px a frame, it stops on frame 10 just as the
+    // detector loses it for eight frames: its track coasts on at 6 px a
+    // frame, 42 px past the face by the last miss (its region's ellipse
+    // covers 19 px of that). Detected on every frame (each is a detection
+    // frame), and on every 4th (frames held between).
+    let truth = |i: u32| vec![face(40.0 + 6.0 * i.min(10) as f32, 50.0, 60.0)];
     let missed: Vec<u32> = (10..18).collect();
     for (cost_ns, interval) in [(10_000_000, 1), (110_000_000, 4)] {
         let mut rig = rig(Box::new(truth), cost_ns, &missed, &[], config());

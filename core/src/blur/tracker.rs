@@ -39,6 +39,9 @@ pub struct Track {
     pub carried: (f32, f32),
     /// 0 on a frame where the detector found it.
     pub frames_since_seen: u32,
+    /// Of those frames, the ones whose camera motion was not measured (the
+    /// track was not carried with the picture there).
+    pub unmeasured_since_seen: u32,
     /// How many detections the track has followed.
     pub detections: u32,
 }
@@ -56,9 +59,9 @@ impl FaceTracker {
     }
 
     /// Advances one frame on which the detector ran and found `detections`;
-    /// `camera` is how far the picture moved since the frame before (zero
-    /// when not measured).
-    pub fn observe(&mut self, detections: &[FaceBox], camera: (f32, f32)) -> &[Track] {
+    /// `camera` is how far the picture moved since the frame before, when
+    /// measured.
+    pub fn observe(&mut self, detections: &[FaceBox], camera: Option<(f32, f32)>) -> &[Track] {
         self.advance(camera);
         let mut unmatched: Vec<bool> = vec![true; detections.len()];
         for (track_index, detection_index) in self.greedy_matches(detections) {
@@ -74,6 +77,7 @@ impl FaceTracker {
                 velocity: (0.0, 0.0),
                 carried: (0.0, 0.0),
                 frames_since_seen: 0,
+                unmeasured_since_seen: 0,
                 detections: 1,
             });
             self.next_id += 1;
@@ -83,7 +87,7 @@ impl FaceTracker {
 
     /// Advances one frame on which the detector did not run: every track
     /// moves with the picture and its own velocity.
-    pub fn coast(&mut self, camera: (f32, f32)) -> &[Track] {
+    pub fn coast(&mut self, camera: Option<(f32, f32)>) -> &[Track] {
         self.advance(camera);
         &self.tracks
     }
@@ -92,11 +96,13 @@ impl FaceTracker {
         &self.tracks
     }
 
-    /// Moves every track with the picture and by its velocity, and drops
-    /// the ones unseen for too long.
-    fn advance(&mut self, camera: (f32, f32)) {
+    /// Moves every track with the picture (where its motion was measured)
+    /// and by its velocity, and drops the ones unseen for too long.
+    fn advance(&mut self, motion: Option<(f32, f32)>) {
         let keep = self.config.keep_alive_frames;
+        let camera = motion.unwrap_or((0.0, 0.0));
         self.tracks.retain_mut(|track| {
+            track.unmeasured_since_seen += u32::from(motion.is_none());
             track.region.x += track.velocity.0 + camera.0;
             track.region.y += track.velocity.1 + camera.1;
             track.carried = (track.carried.0 + camera.0, track.carried.1 + camera.1);
@@ -146,6 +152,7 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     let now = detection.centre();
     let measured = ((now.0 - previous.0 - cx) / frames, (now.1 - previous.1 - cy) / frames);
     track.frames_since_seen = 0;
+    track.unmeasured_since_seen = 0;
     track.detections += 1;
     let still = measured.0.hypot(measured.1) < STILL_SHARE_PER_FRAME * detection.width.max(detection.height);
     if still && holds(&track.region, detection) {
@@ -189,8 +196,8 @@ mod tests {
         FaceBox { x, y, width: size, height: size, score: 0.9 }
     }
 
-    /// The picture did not move (or its motion was not measured).
-    const STILL: (f32, f32) = (0.0, 0.0);
+    /// The picture did not move (measured).
+    const STILL: Option<(f32, f32)> = Some((0.0, 0.0));
 
     #[test]
     fn a_track_moves_with_the_measured_camera_motion_and_keeps_its_own_velocity() {
@@ -201,9 +208,9 @@ mod tests {
         tracker.observe(&[truth(0)], STILL);
         for frame in 1..=12u32 {
             let tracks = if frame % 4 == 0 {
-                tracker.observe(&[truth(frame)], (-30.0, 0.0))
+                tracker.observe(&[truth(frame)], Some((-30.0, 0.0)))
             } else {
-                tracker.coast((-30.0, 0.0))
+                tracker.coast(Some((-30.0, 0.0)))
             };
             assert_eq!(tracks.len(), 1, "frame {frame}: {tracks:?}");
             assert_eq!(tracks[0].id, 0, "frame {frame}: the face must keep its track");
@@ -283,5 +290,17 @@ mod tests {
         assert!((by_id(0).unwrap() - 30.0).abs() < 1e-3);
         assert!((by_id(1).unwrap() - 330.0).abs() < 1e-3);
         assert!((by_id(2).unwrap() - 620.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_coasting_track_counts_the_frames_its_motion_was_not_measured_until_seen_again() {
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        tracker.observe(&[face(10.0, 10.0, 40.0)], STILL);
+        tracker.coast(None);
+        tracker.coast(STILL);
+        let track = &tracker.coast(None)[0];
+        assert_eq!((track.frames_since_seen, track.unmeasured_since_seen), (3, 2));
+        let track = &tracker.observe(&[face(10.0, 10.0, 40.0)], None)[0];
+        assert_eq!((track.frames_since_seen, track.unmeasured_since_seen), (0, 0));
     }
 }
