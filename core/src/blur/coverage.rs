@@ -167,23 +167,46 @@ fn own_stray(config: &BlurConfig, start: &FaceBox, end: &FaceBox) -> f32 {
     (config.face_deviation_share_per_frame * size).min(config.max_deviation_px_per_frame)
 }
 
-/// A coasting track's region (a face the detector no longer finds) grown,
-/// on every frame since it was last seen, by the room to stray per frame
-/// of a face followed across two detections (by the wearer's jiggle on the
-/// frames whose camera motion was not measured): its course is a guess from
-/// the detections before, and a face turns, stops or speeds up. A region
-/// that kept its size covered such faces only in part (most of the
-/// evaluation clips' partial leaks before 2026-12-04, README).
-///
-/// Not covered: a head turn on frames whose motion was not measured. The
-/// track is not carried with the picture there, and its room grows by the
-/// jiggle, not by the fastest turn's reach (which would blur most of the
-/// frame on every such frame).
+/// A coasting track's region (a face the detector no longer finds): its
+/// region grown by [`coasting_room`].
 pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
+    grown(&track.region, coasting_room(track, config))
+}
+
+/// How far a coasting track's face may be from its coasted region: the
+/// room to stray per frame of a face followed across two detections, on
+/// every frame since it was last seen (the wearer's jiggle on the frames
+/// whose camera motion was not measured). Its course is a guess from the
+/// detections before, and a face turns, stops or speeds up; a region that
+/// kept its size covered such faces only in part (most of the evaluation
+/// clips' partial leaks before 2026-12-04: README, "Face blurring figures").
+///
+/// Not covered: a head turn on frames whose motion was not measured (the
+/// track is not carried with the picture there, and its room grows by the
+/// jiggle, not by the fastest turn's reach, which would blur most of the
+/// frame on every such frame); and a velocity learnt across detections
+/// whose interval was not measured, which holds the camera's motion too.
+pub(super) fn coasting_room(track: &Track, config: &BlurConfig) -> f32 {
     let rate = |measured| stray_per_frame(config, &track.region, &track.region, measured);
+    debug_assert!(track.unmeasured_since_seen <= track.frames_since_seen);
     let unmeasured = track.unmeasured_since_seen.min(track.frames_since_seen);
     let measured = track.frames_since_seen - unmeasured;
-    grown(&track.region, rate(true) * measured as f32 + rate(false) * unmeasured as f32)
+    rate(true) * measured as f32 + rate(false) * unmeasured as f32
+}
+
+/// [`coasting_room`] on a detection frame `span` frames after the previous
+/// one, for a track seen there at `start` or not: never less than the room
+/// to stray of a face seen at both detections (with the interval's motion
+/// measured in part, the jiggle over half of it can be the more).
+pub(super) fn coasting_room_on_detection_frame(
+    track: &Track,
+    start: Option<&Track>,
+    span: usize,
+    path_measured: bool,
+    config: &BlurConfig,
+) -> f32 {
+    let room = coasting_room(track, config);
+    start.map_or(room, |start| room.max(stray(config, span, &start.region, &track.region, path_measured)))
 }
 
 /// The track `id` if the detector found it on that detection frame.
@@ -233,9 +256,32 @@ mod tests {
         let config = BlurConfig::default();
         // Measured: a tenth of its size and the measurement's 4 px; not
         // measured: the wearer's jiggle, 12 px.
-        let room = 3.0 * (0.1 * 50.0 + MEASURED_ERROR_PX) + config.max_deviation_px_per_frame;
+        let own = config.face_deviation_share_per_frame * 50.0;
+        let room = 3.0 * (own + MEASURED_ERROR_PX) + config.max_deviation_px_per_frame;
         assert_eq!(coasting_region(&track, &config), grown(&region, room));
         let seen = Track { frames_since_seen: 0, unmeasured_since_seen: 0, ..track };
         assert_eq!(coasting_region(&seen, &config), region);
+    }
+
+    #[test]
+    fn on_a_detection_frame_a_track_lost_since_the_previous_one_keeps_at_least_its_room_to_stray() {
+        let region = FaceBox { x: 100.0, y: 100.0, width: 50.0, height: 50.0, score: 0.9 };
+        let start = Track {
+            id: 1,
+            region,
+            velocity: (0.0, 0.0),
+            carried: (0.0, 0.0),
+            frames_since_seen: 0,
+            unmeasured_since_seen: 0,
+            detections: 2,
+        };
+        // Lost for the whole interval of 8 frames, one of them not measured,
+        // and no straying of its own: 7 × 4 + 12 px coasting, against the
+        // jiggle over half the interval, 4 × 12 px.
+        let lost = Track { frames_since_seen: 8, unmeasured_since_seen: 1, ..start };
+        let config = BlurConfig { face_deviation_share_per_frame: 0.0, ..BlurConfig::default() };
+        assert_eq!(coasting_room(&lost, &config), 40.0);
+        assert_eq!(coasting_room_on_detection_frame(&lost, Some(&start), 8, false, &config), 48.0);
+        assert_eq!(coasting_room_on_detection_frame(&lost, None, 8, false, &config), 40.0);
     }
 }

@@ -7,8 +7,9 @@
 //! the per-frame budget. Frames wait in a look-ahead buffer (at most k) until
 //! the next detection, and only then are released (`coverage.rs`): a track
 //! seen at both detections is interpolated between them along the camera's
-//! measured path, a track that vanished moves with the picture and coasts on
-//! its own velocity, and a face found for the first time is blurred back to
+//! measured path, a track that vanished moves with the picture (where its
+//! motion was measured) and coasts on its own velocity, its region growing
+//! by its room to stray, and a face found for the first time is blurred back to
 //! the previous detection, following the camera's measured motion with its
 //! box grown by its own plausible motion (by the fastest head turn's where
 //! the camera's motion could not be measured). Faces are also followed by
@@ -26,7 +27,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use super::coverage::{coasting_region, grown, in_between, reached_back, seen_at, stray, stray_per_frame};
+use super::coverage::{
+    coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame,
+};
 use super::detector::{FaceBox, FaceDetector};
 use super::motion::Pyramid;
 use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
@@ -95,7 +98,8 @@ pub struct BlurConfig {
     /// share of its size a frame (at most `max_deviation_px_per_frame`),
     /// plus the measurement's error (4 px a frame, always added; a share
     /// of 0 leaves only that). 0.1 at 30 fps lets a face stray a third of
-    /// its width midway through 200 ms, a strong nod or sidestep.
+    /// its width midway through 200 ms, a strong nod or sidestep. A
+    /// coasting track's room grows by as much on each measured frame.
     pub face_deviation_share_per_frame: f32,
     /// Time the stage may spend per frame on average (detection amortised);
     /// `None`: one frame interval (a session uses its nominal frame rate,
@@ -424,11 +428,15 @@ impl<T> BlurStage<T> {
             let mut boxes: Vec<FaceBox> = if step == span {
                 let path_measured = motions.iter().all(Option::is_some);
                 let on_detection_frame = |t: &Track| {
+                    let start = seen_at(&before, t.id);
                     // Not found on this frame: coasting since it was last seen.
                     if t.frames_since_seen > 0 {
-                        return coasting_region(t, &self.config);
+                        return grown(
+                            &t.region,
+                            coasting_room_on_detection_frame(t, start, span, path_measured, &self.config),
+                        );
                     }
-                    let Some(start) = seen_at(&before, t.id) else { return t.region };
+                    let Some(start) = start else { return t.region };
                     let room = stray(&self.config, span, &start.region, &t.region, path_measured);
                     match tight.iter().find(|f| f.id == t.id) {
                         Some(f) => f.on_detection_frame(&t.region, room),

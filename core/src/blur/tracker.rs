@@ -86,7 +86,8 @@ impl FaceTracker {
     }
 
     /// Advances one frame on which the detector did not run: every track
-    /// moves with the picture and its own velocity.
+    /// moves with the picture (when its motion was measured) and its own
+    /// velocity.
     pub fn coast(&mut self, camera: Option<(f32, f32)>) -> &[Track] {
         self.advance(camera);
         &self.tracks
