@@ -241,44 +241,39 @@ fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_coasting_region_grows_by_the_room_to_stray_of_each_frame_since_it_was_seen() {
-        let region = FaceBox { x: 100.0, y: 100.0, width: 50.0, height: 50.0, score: 0.9 };
-        let track = Track {
+    const REGION: FaceBox = FaceBox { x: 100.0, y: 100.0, width: 50.0, height: 50.0, score: 0.9 };
+
+    /// A 50-px face's track, last seen `frames` ago, `unmeasured` of them
+    /// without the camera's motion.
+    fn track(frames: u32, unmeasured: u32) -> Track {
+        Track {
             id: 1,
-            region,
+            region: REGION,
             velocity: (0.0, 0.0),
             carried: (0.0, 0.0),
-            frames_since_seen: 4,
-            unmeasured_since_seen: 1,
+            frames_since_seen: frames,
+            unmeasured_since_seen: unmeasured,
             detections: 2,
-        };
+        }
+    }
+
+    #[test]
+    fn a_coasting_region_grows_by_the_room_to_stray_of_each_frame_since_it_was_seen() {
         let config = BlurConfig::default();
         // Measured: a tenth of its size and the measurement's 4 px; not
         // measured: the wearer's jiggle, 12 px.
         let own = config.face_deviation_share_per_frame * 50.0;
         let room = 3.0 * (own + MEASURED_ERROR_PX) + config.max_deviation_px_per_frame;
-        assert_eq!(coasting_region(&track, &config), grown(&region, room));
-        let seen = Track { frames_since_seen: 0, unmeasured_since_seen: 0, ..track };
-        assert_eq!(coasting_region(&seen, &config), region);
+        assert_eq!(coasting_region(&track(4, 1), &config), grown(&REGION, room));
+        assert_eq!(coasting_region(&track(0, 0), &config), REGION);
     }
 
     #[test]
     fn on_a_detection_frame_a_track_lost_since_the_previous_one_keeps_at_least_its_room_to_stray() {
-        let region = FaceBox { x: 100.0, y: 100.0, width: 50.0, height: 50.0, score: 0.9 };
-        let start = Track {
-            id: 1,
-            region,
-            velocity: (0.0, 0.0),
-            carried: (0.0, 0.0),
-            frames_since_seen: 0,
-            unmeasured_since_seen: 0,
-            detections: 2,
-        };
         // Lost for the whole interval of 8 frames, one of them not measured,
         // and no straying of its own: 7 × 4 + 12 px coasting, against the
         // jiggle over half the interval, 4 × 12 px.
-        let lost = Track { frames_since_seen: 8, unmeasured_since_seen: 1, ..start };
+        let (start, lost) = (track(0, 0), track(8, 1));
         let config = BlurConfig { face_deviation_share_per_frame: 0.0, ..BlurConfig::default() };
         assert_eq!(coasting_room(&lost, &config), 40.0);
         assert_eq!(coasting_room_on_detection_frame(&lost, Some(&start), 8, false, &config), 48.0);
