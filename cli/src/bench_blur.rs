@@ -92,6 +92,11 @@ pub struct BlurBenchArgs {
     /// (`BlurConfig::trace_followed_faces`, on by default).
     #[arg(long)]
     no_trace_followed: bool,
+    /// Do not follow faces the detector lost forward by their picture, nor
+    /// join a lost face's track to a new one on its picture
+    /// (`BlurConfig::follow_lost_faces`, on by default).
+    #[arg(long)]
+    no_follow_lost: bool,
     /// Do not measure the camera's motion (every newly found face gets the
     /// fastest head turn's reach).
     #[arg(long)]
@@ -160,6 +165,7 @@ pub fn run(args: &BlurBenchArgs) -> Result<()> {
     config.measure_camera_motion = !args.no_camera_motion;
     config.trace_new_faces = !args.no_trace;
     config.trace_followed_faces = !args.no_trace_followed;
+    config.follow_lost_faces = !args.no_follow_lost;
     if let Some(share) = args.deviation_share {
         config.face_deviation_share_per_frame = share;
     }

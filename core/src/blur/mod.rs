@@ -6,6 +6,7 @@
 
 mod coverage;
 pub mod detector;
+mod follow_forward;
 pub mod monitor;
 mod motion;
 mod network_input;

@@ -28,12 +28,13 @@ use std::time::Instant;
 use thiserror::Error;
 
 use super::coverage::{
-    coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame,
+    coasting_region, coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame,
 };
 use super::detector::{FaceBox, FaceDetector};
+use super::follow_forward::{follow_forward, holds_middle, Sighting};
 use super::motion::Pyramid;
 use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
-use super::trace_back::{tightly_followed, trace_back, HeldFrames, ToFollow, Traced};
+use super::trace_back::{tightly_followed, trace_back, HeldFrames, TightlyFollowed, ToFollow, Traced};
 use super::tracker::{FaceTracker, Track, TrackerConfig};
 use crate::frame::I420Image;
 
@@ -87,6 +88,12 @@ pub struct BlurConfig {
     /// them, blur it where it was found (and so on the detection frame too)
     /// instead of wherever its room to stray (below) allows.
     pub trace_followed_faces: bool,
+    /// Follow a face the detector lost forward by its picture from the
+    /// frame it was last seen on (`follow_forward.rs`), frame by frame,
+    /// while its track coasts: while it is found, it is blurred where it
+    /// was found instead of across its coasting region, which grows on
+    /// every frame. Off: the coasting region on every frame.
+    pub follow_lost_faces: bool,
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them, in luma pixels, when the camera's motion
     /// was not measured on every frame in between: the wearer's head
@@ -129,6 +136,7 @@ impl Default for BlurConfig {
             face_motion_px_per_frame: 8.0,
             trace_new_faces: true,
             trace_followed_faces: true,
+            follow_lost_faces: true,
             max_deviation_px_per_frame: 12.0,
             face_deviation_share_per_frame: 0.1,
             frame_budget_ns: None,
@@ -236,6 +244,9 @@ pub struct BlurStage<T> {
     retry_next: bool,
     /// The newest frame's luma pyramid, to measure the next one's motion.
     last_pyramid: Option<Pyramid>,
+    /// The pictures of the faces seen on the newest detection frame, to
+    /// follow them forward if the next detection loses them.
+    sightings: Vec<Sighting>,
 }
 
 impl<T> BlurStage<T> {
@@ -260,6 +271,7 @@ impl<T> BlurStage<T> {
             behind: false,
             retry_next: false,
             last_pyramid: None,
+            sightings: Vec::new(),
             budget_ns: config.frame_budget_ns.unwrap_or(DEFAULT_FRAME_BUDGET_NS),
         })
     }
@@ -405,9 +417,12 @@ impl<T> BlurStage<T> {
             coasted.push(self.tracker.coast(self.buffer[coasted.len()].motion).to_vec());
         }
         let newest = self.buffer.back().and_then(|p| p.motion);
-        let after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
-        let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
+        let mut after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
+        if self.config.follow_lost_faces {
+            after = self.rejoin_lost(&before, &coasted, after, &detections, &motions);
+        }
+        let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
         let reached: Vec<Vec<(u64, FaceBox)>> =
             (1..span).map(|step| reached_back(&before, &after, step, &motions, &self.config)).collect();
         // The faces followed since the previous detection, on each held frame.
@@ -422,46 +437,25 @@ impl<T> BlurStage<T> {
             .collect();
         let traced = self.trace_back(&detections, &before, &after, &reached, &tracked, &followed);
         let tight = tightly_followed(&before, &after, &followed, &traced);
+        let mut regions: Vec<Vec<(u64, FaceBox)>> = (0..span.saturating_sub(1))
+            .map(|index| on_held_frame(&tracked[index], &reached[index], &traced[index], &tight))
+            .collect();
+        regions.push(self.on_detection_frame(&before, &after, &tight, &motions));
+        if self.config.follow_lost_faces {
+            self.follow_lost_forward(&after, &tracked, &followed, &motions, &mut regions);
+        } else {
+            self.sightings.clear();
+        }
+        self.take_sightings(&after, &detections);
         let mut released = Vec::with_capacity(span);
-        for (index, pending) in self.buffer.drain(..).enumerate() {
+        for ((index, pending), boxes) in self.buffer.drain(..).enumerate().zip(regions) {
             let step = index + 1; // frames since the previous detection
-            let mut boxes: Vec<FaceBox> = if step == span {
-                let path_measured = motions.iter().all(Option::is_some);
-                let on_detection_frame = |t: &Track| {
-                    let start = seen_at(&before, t.id);
-                    // Not found on this frame: coasting since it was last seen.
-                    if t.frames_since_seen > 0 {
-                        return grown(
-                            &t.region,
-                            coasting_room_on_detection_frame(t, start, span, path_measured, &self.config),
-                        );
-                    }
-                    let Some(start) = start else { return t.region };
-                    let room = stray(&self.config, span, &start.region, &t.region, path_measured);
-                    match tight.iter().find(|f| f.id == t.id) {
-                        Some(f) => f.on_detection_frame(&t.region, room),
-                        None => grown(&t.region, room),
-                    }
-                };
-                after.iter().map(on_detection_frame).collect()
-            } else {
-                let mut boxes: Vec<FaceBox> = tracked[index]
-                    .iter()
-                    .map(|&(id, bound)| match tight.iter().find(|f| f.id == id) {
-                        Some(f) => f.on_held_frame(&traced[index], bound),
-                        None => bound,
-                    })
-                    .collect();
-                for &(id, reach) in &reached[index] {
-                    let found = traced[index].iter().find(|t| t.id == id).map(|t| t.region);
-                    boxes.push(found.unwrap_or(reach));
-                }
-                boxes
-            };
-            boxes.retain(|b| b.width > 0.0 && b.height > 0.0);
             let mut image = pending.image;
-            let regions: Vec<Ellipse> =
-                boxes.iter().map(|b| Ellipse::around(b, self.config.dilation, self.config.margin_px)).collect();
+            let regions: Vec<Ellipse> = boxes
+                .iter()
+                .filter(|(_, b)| b.width > 0.0 && b.height > 0.0)
+                .map(|(_, b)| Ellipse::around(b, self.config.dilation, self.config.margin_px))
+                .collect();
             for region in &regions {
                 obscure(&mut image, region, cell_for(region, DEFAULT_CELL_PX / 2));
             }
@@ -482,6 +476,182 @@ impl<T> BlurStage<T> {
         released
     }
 
+    /// Every face's region on the detection frame (`after`: the tracks
+    /// there, `before`: at the previous detection).
+    fn on_detection_frame(
+        &self,
+        before: &[Track],
+        after: &[Track],
+        tight: &[TightlyFollowed],
+        motions: &[Option<(f32, f32)>],
+    ) -> Vec<(u64, FaceBox)> {
+        let span = motions.len();
+        let path_measured = motions.iter().all(Option::is_some);
+        let region = |t: &Track| {
+            if t.frames_since_seen > 0 {
+                return self.coasting_on_detection_frame(t, before, motions);
+            }
+            let Some(start) = seen_at(before, t.id) else { return t.region };
+            let room = stray(&self.config, span, &start.region, &t.region, path_measured);
+            match tight.iter().find(|f| f.id == t.id) {
+                Some(f) => f.on_detection_frame(&t.region, room),
+                None => grown(&t.region, room),
+            }
+        };
+        after.iter().map(|t| (t.id, region(t))).collect()
+    }
+
+    /// The region on the detection frame of a track not found there
+    /// (`before`: the tracks at the previous detection): coasting since it
+    /// was last seen.
+    fn coasting_on_detection_frame(&self, track: &Track, before: &[Track], motions: &[Option<(f32, f32)>]) -> FaceBox {
+        let (start, span) = (seen_at(before, track.id), motions.len());
+        let path_measured = motions.iter().all(Option::is_some);
+        grown(&track.region, coasting_room_on_detection_frame(track, start, span, path_measured, &self.config))
+    }
+
+    /// Joins to a lost track a track opened on the detection frame where
+    /// the lost face's picture was followed to, frame by frame
+    /// (`follow_forward.rs`): the detection came too far from the lost
+    /// track's course for the tracker to match them (a face found only now
+    /// and then drifts further than its size between detections), and one
+    /// face would be followed as a new face reached back from, refused its
+    /// own picture on the empty track's growing region, and that track. The
+    /// followed picture must end on exactly one new face's detection (the
+    /// middle of where it was found inside the detector's box), and on no
+    /// face a track was matched to. `before`: the tracks at the previous
+    /// detection, `coasted[i]` on held frame `i`, `after` now. The tracks
+    /// after.
+    fn rejoin_lost(
+        &mut self,
+        before: &[Track],
+        coasted: &[Vec<Track>],
+        after: Vec<Track>,
+        detections: &[FaceBox],
+        motions: &[Option<(f32, f32)>],
+    ) -> Vec<Track> {
+        let opened = |t: &Track| t.detections == 1 && t.frames_since_seen == 0;
+        let detected = |t: &Track| (t.id, detected_box(detections, t));
+        let new: Vec<(u64, FaceBox)> = after.iter().filter(|t| opened(t)).map(detected).collect();
+        let is_lost = |id: u64| after.iter().any(|t| t.id == id && t.frames_since_seen > 0);
+        let lost_now = after.iter().filter(|t| t.frames_since_seen > 0);
+        let on_detection_frame: Vec<(u64, FaceBox)> =
+            lost_now.map(|t| (t.id, self.coasting_on_detection_frame(t, before, motions))).collect();
+        // Only a lost face with a new face found inside its region now.
+        let near_new = |b: &FaceBox| new.iter().any(|(_, d)| holds_middle(b, d));
+        let candidates: Vec<Sighting> = self
+            .sightings
+            .iter()
+            .filter(|s| on_detection_frame.iter().any(|(id, b)| *id == s.id && near_new(b)))
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            return after;
+        }
+        let mut lost: Vec<Vec<(u64, FaceBox)>> = coasted
+            .iter()
+            .map(|tracks| {
+                let lost = tracks.iter().filter(|t| is_lost(t.id));
+                lost.map(|t| (t.id, coasting_region(t, &self.config))).collect()
+            })
+            .collect();
+        lost.push(on_detection_frame);
+        // A match is refused on the other lost faces' regions and, on the
+        // detection frame, on the faces a track was matched to.
+        let mut places = lost.clone();
+        let matched = after.iter().filter(|t| t.frames_since_seen == 0 && !opened(t));
+        if let Some(last) = places.last_mut() {
+            last.extend(matched.map(detected));
+        }
+        let pairs: Vec<(u64, u64)> = {
+            let Some(frames) = self.held_frames(motions) else { return after };
+            let (found, _) = follow_forward(&frames, &candidates, &lost, &places, &self.config);
+            let on_last = found.last().map(Vec::as_slice).unwrap_or_default();
+            let mut pairs: Vec<(u64, u64)> = Vec::new();
+            for traced in on_last {
+                let mut on = new.iter().filter(|(_, d)| holds_middle(d, &traced.region));
+                if let (Some(&(id, _)), None) = (on.next(), on.next()) {
+                    if !pairs.iter().any(|&(_, paired)| paired == id) {
+                        pairs.push((traced.id, id));
+                    }
+                }
+            }
+            pairs
+        };
+        if pairs.is_empty() {
+            return after;
+        }
+        for (lost, new) in pairs {
+            let Some(detection) = after.iter().find(|t| t.id == new).map(|t| detected_box(detections, t)) else {
+                continue;
+            };
+            log::trace!("face track {new} is lost track {lost}, followed there by its picture");
+            self.tracker.join(lost, new, &detection);
+        }
+        self.tracker.tracks().to_vec()
+    }
+
+    /// Narrows the regions of the faces lost since the previous detection
+    /// (`regions[i]`: every face's on buffered frame `i`) to where their
+    /// pictures are found, frame by frame (`follow_forward.rs`). Lost: on a
+    /// held frame, a face of `tracked` not seen at both detections
+    /// (`followed`); on the detection frame, a track of `after` not found.
+    fn follow_lost_forward(
+        &mut self,
+        after: &[Track],
+        tracked: &[Vec<(u64, FaceBox)>],
+        followed: &[u64],
+        motions: &[Option<(f32, f32)>],
+        regions: &mut [Vec<(u64, FaceBox)>],
+    ) {
+        let sightings = std::mem::take(&mut self.sightings);
+        let Some(frames) = self.held_frames(motions) else { return };
+        if sightings.is_empty() {
+            return;
+        }
+        // Their regions there are their coasting regions: the bounds.
+        let mut lost: Vec<Vec<(u64, FaceBox)>> = tracked
+            .iter()
+            .map(|frame| frame.iter().filter(|(id, _)| !followed.contains(id)).copied().collect())
+            .collect();
+        let on_detection_frame = regions.last().map(Vec::as_slice).unwrap_or_default();
+        let not_found = |&&(id, _): &&(u64, FaceBox)| after.iter().any(|t| t.id == id && t.frames_since_seen > 0);
+        lost.push(on_detection_frame.iter().filter(not_found).copied().collect());
+        let (found, carried) = follow_forward(&frames, &sightings, &lost, regions, &self.config);
+        for ((frame, found), lost) in regions.iter_mut().zip(&found).zip(&lost) {
+            for traced in found {
+                // The coasting reading's region (a track matched now may
+                // also have its reach back, under the same id).
+                let bound = lost.iter().find(|(id, _)| *id == traced.id);
+                if let Some(region) = frame.iter_mut().find(|entry| Some(&**entry) == bound) {
+                    region.1 = traced.region;
+                }
+            }
+        }
+        self.sightings = carried;
+    }
+
+    /// Adds the pictures of the faces the detector found on the newest
+    /// buffered frame to the sightings, to follow them forward if the next
+    /// detection loses them.
+    fn take_sightings(&mut self, after: &[Track], detections: &[FaceBox]) {
+        let Some(frames) = self.held_frames(&[]) else { return };
+        let Some(newest) = frames.lumas.last() else { return };
+        let seen = after.iter().filter(|t| t.frames_since_seen == 0);
+        let fresh: Vec<Sighting> =
+            seen.filter_map(|t| Sighting::take(newest, frames.size, t, &detected_box(detections, t))).collect();
+        self.sightings.extend(fresh);
+    }
+
+    /// The buffered frames' luma planes, oldest first, with their
+    /// `motions`.
+    fn held_frames<'a>(&'a self, motions: &'a [Option<(f32, f32)>]) -> Option<HeldFrames<'a>> {
+        let newest = self.buffer.back()?;
+        let size = (newest.image.width as usize, newest.image.height as usize);
+        let lumas: Option<Vec<&[u8]>> = self.buffer.iter().map(|p| p.image.data.get(..size.0 * size.1)).collect();
+        Some(HeldFrames { lumas: lumas?, size, motions })
+    }
+
     /// The faces followed back through the held frames by their picture
     /// (`trace_back.rs`): the newly found ones within their reach, and, when
     /// configured, the ones seen at both detections within their room to
@@ -497,10 +667,7 @@ impl<T> BlurStage<T> {
     ) -> Vec<Vec<Traced>> {
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
         let untraced = vec![Vec::new(); reached.len()];
-        let Some(newest) = self.buffer.back() else { return untraced };
-        let size = (newest.image.width as usize, newest.image.height as usize);
-        let lumas: Option<Vec<&[u8]>> = self.buffer.iter().map(|p| p.image.data.get(..size.0 * size.1)).collect();
-        let Some(lumas) = lumas else { return untraced };
+        let Some(frames) = self.held_frames(&motions) else { return untraced };
         let newly_found = |id: u64| {
             self.config.trace_new_faces && reached.first().is_some_and(|r| r.iter().any(|&(new, _)| new == id))
         };
@@ -512,11 +679,7 @@ impl<T> BlurStage<T> {
         // short the most faces are traced (collateral at k = 7: 7.9 % this
         // way round, 8.3 % the other).
         let new = after.iter().filter(|t| newly_found(t.id));
-        // The picture is taken from the detector's box matched to the track.
-        let detected = |t: &Track| {
-            let best = detections.iter().max_by(|a, b| a.iou(&t.region).total_cmp(&b.iou(&t.region)));
-            best.copied().unwrap_or(t.region)
-        };
+        let detected = |t: &Track| detected_box(detections, t);
         let new = new.map(|t| ToFollow { id: t.id, region: t.region, detected: detected(t), stray_per_frame: None });
         let old = after.iter().filter(|t| traced_followed(t.id)).filter_map(|t| {
             let start = seen_at(before, t.id)?;
@@ -535,12 +698,14 @@ impl<T> BlurStage<T> {
                 reach.iter().chain(followed).copied().collect()
             })
             .collect();
-        trace_back(&HeldFrames { lumas, size, motions: &motions }, &faces, &bounds, tracked, &self.config)
+        trace_back(&frames, &faces, &bounds, tracked, &self.config)
     }
 
     /// Releases every buffered frame failed closed; the tracker keeps time.
     fn fail_closed_all(&mut self, cause: FailCause) -> Vec<ReleasedFrame<T>> {
         let mode = self.config.fail_closed;
+        // Faces are not searched for on these frames: none is followed on.
+        self.sightings.clear();
         self.buffer
             .drain(..)
             .map(|pending| {
@@ -562,6 +727,32 @@ impl<T> BlurStage<T> {
             })
             .collect()
     }
+}
+
+/// A held frame's regions: the faces followed since the previous detection
+/// (`tracked`, narrowed to where their pictures were found for the faces
+/// followed tightly), then the newly found ones (`reached`, narrowed to where
+/// `traced` found them).
+fn on_held_frame(
+    tracked: &[(u64, FaceBox)],
+    reached: &[(u64, FaceBox)],
+    traced: &[Traced],
+    tight: &[TightlyFollowed],
+) -> Vec<(u64, FaceBox)> {
+    let followed = tracked.iter().map(|&(id, bound)| match tight.iter().find(|f| f.id == id) {
+        Some(f) => (id, f.on_held_frame(traced, bound)),
+        None => (id, bound),
+    });
+    let found = |id: u64| traced.iter().find(|t| t.id == id).map(|t| t.region);
+    let new = reached.iter().map(|&(id, reach)| (id, found(id).unwrap_or(reach)));
+    followed.chain(new).collect()
+}
+
+/// The detector's box on the detection frame matched to `track` (its
+/// picture is taken from there): the one it overlaps most.
+fn detected_box(detections: &[FaceBox], track: &Track) -> FaceBox {
+    let best = detections.iter().max_by(|a, b| a.iou(&track.region).total_cmp(&b.iou(&track.region)));
+    best.copied().unwrap_or(track.region)
 }
 
 /// Obscures the whole picture with cells an eighth of its height: a face

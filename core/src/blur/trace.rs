@@ -335,14 +335,14 @@ fn grid_len(len: usize, step: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const W: usize = 200;
-    const H: usize = 120;
+    pub(in crate::blur) const W: usize = 200;
+    pub(in crate::blur) const H: usize = 120;
 
     /// A picture of smooth noise (textured everywhere, no repeats).
-    fn scene(seed: u32) -> Vec<u8> {
+    pub(in crate::blur) fn scene(seed: u32) -> Vec<u8> {
         let mut state = seed.max(1);
         let mut coarse = vec![0u8; (W / 4 + 1) * (H / 4 + 1)];
         for v in &mut coarse {
@@ -355,19 +355,19 @@ mod tests {
     }
 
     /// `face` (a 30×30 patch of another picture) pasted at `(x, y)` on `scene`.
-    fn with_face(mut scene: Vec<u8>, face: &[u8], x: usize, y: usize) -> Vec<u8> {
+    pub(in crate::blur) fn with_face(mut scene: Vec<u8>, face: &[u8], x: usize, y: usize) -> Vec<u8> {
         for row in 0..30 {
             scene[(y + row) * W + x..][..30].copy_from_slice(&face[row * 30..][..30]);
         }
         scene
     }
 
-    fn face_patch() -> Vec<u8> {
+    pub(in crate::blur) fn face_patch() -> Vec<u8> {
         let other = scene(99);
         (0..30).flat_map(|row| other[(40 + row) * W + 60..][..30].to_vec()).collect()
     }
 
-    fn b(x: f32, y: f32, w: f32, h: f32) -> FaceBox {
+    pub(in crate::blur) fn b(x: f32, y: f32, w: f32, h: f32) -> FaceBox {
         FaceBox { x, y, width: w, height: h, score: 0.9 }
     }
 

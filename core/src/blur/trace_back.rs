@@ -123,7 +123,7 @@ pub(super) fn trace_back(
             let place = |&(other, bound): &(u64, FaceBox)| {
                 traced[index].iter().find(|t| t.id == other && t.found).map_or(bound, |t| t.region)
             };
-            let on_another = |b: &FaceBox| others.clone().any(|o| share_on(b, &place(o)) > OTHER_FACE_SHARE);
+            let on_another = |b: &FaceBox| on_another_place(b, others.clone().map(place));
             let max_misses = if face.stray_per_frame.is_some() { 1 } else { MAX_MISSES };
             let found = if misses < max_misses {
                 look.find_scaled(held, frames.size, &could_be, scale, &mut budget).filter(|(b, _)| !on_another(b))
@@ -148,6 +148,12 @@ pub(super) fn trace_back(
         }
     }
     traced
+}
+
+/// Whether a match at `b` may be another face: more than
+/// [`OTHER_FACE_SHARE`] of it lies on one of the other faces' `places`.
+pub(super) fn on_another_place(b: &FaceBox, mut places: impl Iterator<Item = FaceBox>) -> bool {
+    places.any(|place| share_on(b, &place) > OTHER_FACE_SHARE)
 }
 
 /// The share of `b`'s area that lies on `other`.

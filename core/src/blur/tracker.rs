@@ -93,6 +93,24 @@ impl FaceTracker {
         &self.tracks
     }
 
+    /// Joins the track `new`, opened on this frame for `detection`, to the
+    /// coasting track `lost`, found to be one face by its picture: the
+    /// detection came too far from the lost track's course to be matched (a
+    /// face found only now and then drifts further than its size between
+    /// detections). `lost` follows the detection and `new` is dropped. False,
+    /// and nothing changed, unless `new` was opened on this frame and `lost`
+    /// is coasting.
+    pub fn join(&mut self, lost: u64, new: u64, detection: &FaceBox) -> bool {
+        let opened_now = |t: &Track| t.id == new && t.detections == 1 && t.frames_since_seen == 0;
+        let Some(new_index) = self.tracks.iter().position(opened_now) else { return false };
+        let Some(lost_index) = self.tracks.iter().position(|t| t.id == lost && t.frames_since_seen > 0) else {
+            return false;
+        };
+        follow(&mut self.tracks[lost_index], detection, &self.config);
+        self.tracks.remove(new_index);
+        true
+    }
+
     pub fn tracks(&self) -> &[Track] {
         &self.tracks
     }

@@ -1,0 +1,223 @@
+//! Following the faces the detector lost forward, frame by frame, by their
+//! picture on the frame they were last seen on (`trace.rs`).
+//!
+//! A track the detector no longer finds coasts (`coverage.rs`): its course
+//! is a guess, so its region grows on every frame by its room to stray, and
+//! over the fifteen frames a track is kept that region grows to several
+//! times the face. Most faces the detector loses for a while are still
+//! there — smaller, softer or turned a little — and still look as they did.
+//! So each lost face is searched for on each frame within one frame's reach
+//! of where it was on the frame before (from where it was last seen), and
+//! inside its coasting region; while it is found, it is blurred where it
+//! was found instead of across that region. From its first miss on it keeps
+//! its coasting region for as long as its track lives: the search would
+//! have to grow as the region does, and a wrong match must not narrow a
+//! frame after a face was lost sight of.
+//!
+//! As in `trace_back.rs`, a match on another face's place is refused, and
+//! only a match narrows the blur, never past the coasting region.
+
+use super::coverage::{centred, grown, moved, stray_per_frame};
+use super::detector::FaceBox;
+use super::stage::BlurConfig;
+use super::trace::FaceLook;
+use super::trace_back::{on_another_place, HeldFrames, Traced};
+use super::tracker::Track;
+
+/// A face's picture and where it was on the newest detection frame: found
+/// there by the detector, or followed there by its picture since.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Sighting {
+    pub id: u64,
+    look: FaceLook,
+    /// Its track's region on the frame its picture was taken from: the
+    /// least it is blurred at where found.
+    region: FaceBox,
+    /// Where it was on the newest detection frame.
+    at: FaceBox,
+    /// Its size there as a share of its picture's.
+    scale: f32,
+    /// Its motion per frame relative to the scene, luma pixels: its track's
+    /// where it was seen, then as it was found moving.
+    velocity: (f32, f32),
+}
+
+impl Sighting {
+    /// The picture of `track`'s face on a detection frame where the
+    /// detector found it (its box: `detected`); `None` when too small or
+    /// flat to be found again.
+    pub fn take(luma: &[u8], size: (usize, usize), track: &Track, detected: &FaceBox) -> Option<Self> {
+        let look = FaceLook::take_of(luma, size, &track.region, detected)?;
+        let (id, region, velocity) = (track.id, track.region, track.velocity);
+        Some(Self { id, look, region, at: region, scale: 1.0, velocity })
+    }
+}
+
+/// Samples compared in all the searches after one detection (about 5–10 ms
+/// on a desktop core); past it, the coasting regions.
+const BUDGET_SAMPLES: usize = 10_000_000;
+
+/// Follows each face of `sightings` (taken on the previous detection frame)
+/// that is lost on the first of `frames` forward through them (the held
+/// frames and the detection frame, oldest first; `frames.motions[i]` is the
+/// picture's motion onto frame `i`). `lost[i]` holds the lost faces' bounds
+/// on frame `i` (their coasting regions): a face is followed while it has
+/// one. `places[i]` holds every face's region on frame `i`, where a match
+/// for another face is refused. Returns, per frame, the faces found there,
+/// and the sightings of the faces found on every frame, the last included
+/// (to follow on after the next detection).
+pub(super) fn follow_forward(
+    frames: &HeldFrames,
+    sightings: &[Sighting],
+    lost: &[Vec<(u64, FaceBox)>],
+    places: &[Vec<(u64, FaceBox)>],
+    config: &BlurConfig,
+) -> (Vec<Vec<Traced>>, Vec<Sighting>) {
+    let mut found: Vec<Vec<Traced>> = vec![Vec::new(); lost.len()];
+    let mut carried = Vec::new();
+    let mut budget = BUDGET_SAMPLES;
+    for sighting in sightings {
+        let id = sighting.id;
+        let (mut known, mut scale, mut velocity) = (sighting.at, sighting.scale, sighting.velocity);
+        // Where its picture's middle was (`known` may be cut by a bound).
+        let mut centre = known.centre();
+        let mut to_the_end = !lost.is_empty();
+        for (index, lost) in lost.iter().enumerate() {
+            let bound = lost.iter().find(|(lost_id, _)| *lost_id == id).map(|&(_, b)| b);
+            let (Some(luma), Some(bound)) = (frames.lumas.get(index), bound) else {
+                to_the_end = false;
+                break;
+            };
+            let motion = frames.motions.get(index).copied().flatten();
+            let camera = motion.unwrap_or_default();
+            let ahead = (camera.0 + velocity.0, camera.1 + velocity.1);
+            let room = stray_per_frame(config, &sighting.region, &sighting.region, motion.is_some());
+            let could_be = grown(&moved(&known, ahead, 1.0), room).intersection(&bound);
+            // Another face's place: where it was found on this frame (the
+            // faces followed before this one), else its region.
+            let place = |&(other, region): &(u64, FaceBox)| {
+                found[index].iter().find(|t| t.id == other).map_or(region, |t| t.region)
+            };
+            let others = places[index].iter().filter(|(other, _)| *other != id);
+            let on_another = |b: &FaceBox| on_another_place(b, others.clone().map(place));
+            let Some((region, at)) = sighting
+                .look
+                .find_scaled(luma, frames.size, &could_be, scale, &mut budget)
+                .filter(|(b, _)| !on_another(b))
+            else {
+                to_the_end = false;
+                break;
+            };
+            scale = at;
+            let ((from_x, from_y), (to_x, to_y)) = (centre, region.centre());
+            (velocity, centre) = ((to_x - from_x - camera.0, to_y - from_y - camera.1), (to_x, to_y));
+            let margin = sighting.look.margin_at(at);
+            // Blurred never smaller than where it was last seen: the size a
+            // match is found at may drift a step a frame on a smooth face.
+            let least = (sighting.region.width + 2.0 * margin, sighting.region.height + 2.0 * margin);
+            known = centred(&region, (region.width.max(least.0), region.height.max(least.1))).intersection(&could_be);
+            found[index].push(Traced { id, region: grown(&known, room).intersection(&bound), found: true, margin });
+        }
+        if to_the_end {
+            carried.push(Sighting { at: known, scale, velocity, ..sighting.clone() });
+        }
+    }
+    (found, carried)
+}
+
+/// The middle of `inner` lies in `outer`.
+pub(super) fn holds_middle(outer: &FaceBox, inner: &FaceBox) -> bool {
+    let (x, y) = inner.centre();
+    outer.x <= x && x <= outer.x + outer.width && outer.y <= y && y <= outer.y + outer.height
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::trace::tests::{b, face_patch, scene, with_face, H, W};
+    use super::*;
+
+    /// The face (30 px) at `(60, 40)` on the detection frame, then at
+    /// `places[i]` on frame `i` of the next interval (`None`: its picture
+    /// gone), its bound the whole frame on `bounded` frames. Where it was
+    /// found on each frame, and whether it was carried on.
+    fn follow(places: &[Option<(usize, usize)>], bounded: usize, others: &[FaceBox]) -> (Vec<Option<FaceBox>>, bool) {
+        let (background, face) = (scene(7), face_patch());
+        let seen = with_face(background.clone(), &face, 60, 40);
+        let region = b(60.0, 40.0, 30.0, 30.0);
+        let track = Track {
+            id: 1,
+            region,
+            velocity: (0.0, 0.0),
+            carried: (0.0, 0.0),
+            frames_since_seen: 0,
+            unmeasured_since_seen: 0,
+            detections: 2,
+        };
+        let sighting = Sighting::take(&seen, (W, H), &track, &region).unwrap();
+        let frames: Vec<Vec<u8>> = places
+            .iter()
+            .map(|at| at.map_or(background.clone(), |(x, y)| with_face(background.clone(), &face, x, y)))
+            .collect();
+        let held = HeldFrames {
+            lumas: frames.iter().map(Vec::as_slice).collect(),
+            size: (W, H),
+            motions: &vec![Some((0.0, 0.0)); places.len()],
+        };
+        let everywhere = b(0.0, 0.0, W as f32, H as f32);
+        let lost: Vec<Vec<(u64, FaceBox)>> =
+            (0..places.len()).map(|i| if i < bounded { vec![(1, everywhere)] } else { Vec::new() }).collect();
+        let mut places: Vec<Vec<(u64, FaceBox)>> = lost.clone();
+        for frame in &mut places {
+            frame.extend(others.iter().map(|&o| (2, o)));
+        }
+        let (found, carried) = follow_forward(&held, &[sighting], &lost, &places, &BlurConfig::default());
+        let found = found.iter().map(|frame| frame.iter().find(|t| t.id == 1).map(|t| t.region)).collect();
+        (found, carried.iter().any(|s| s.id == 1))
+    }
+
+    fn holds(region: &FaceBox, (x, y): (usize, usize)) -> bool {
+        let (x, y) = (x as f32, y as f32);
+        region.x <= x && region.y <= y && region.x + region.width >= x + 30.0 && region.y + region.height >= y + 30.0
+    }
+
+    #[test]
+    fn a_lost_face_is_found_where_it_walked_on_every_frame_and_followed_on() {
+        let walk: Vec<Option<(usize, usize)>> = (1..=4).map(|i| Some((60 + 5 * i, 40 + 2 * i))).collect();
+        let (found, carried) = follow(&walk, 4, &[]);
+        for (frame, (region, at)) in found.iter().zip(&walk).enumerate() {
+            let (region, at) = (region.unwrap_or_else(|| panic!("frame {frame}: not found")), at.unwrap());
+            assert!(holds(&region, at), "frame {frame}: {region:?} misses the face at {at:?}");
+            // The face with the match's margin and a frame's room to stray
+            // (3 + 4 px) on each side, in a bound of the whole frame.
+            assert!(region.width <= 52.0, "frame {frame}: {region:?} is not narrow");
+        }
+        assert!(carried);
+    }
+
+    #[test]
+    fn from_its_first_miss_on_a_lost_face_is_no_longer_followed() {
+        // Its picture is gone on frame 1 (turned away), back on frame 2.
+        let (found, carried) = follow(&[Some((62, 40)), None, Some((64, 40))], 3, &[]);
+        assert_eq!(found.iter().map(Option::is_some).collect::<Vec<_>>(), [true, false, false]);
+        assert!(!carried);
+    }
+
+    #[test]
+    fn a_face_no_longer_lost_on_the_last_frame_is_not_carried_on() {
+        // Found by the detector on the detection frame (no bound there): it
+        // is seen there anyway, and its picture is taken anew.
+        let (found, carried) = follow(&[Some((60, 40)), Some((60, 40))], 1, &[]);
+        assert_eq!(found.iter().map(Option::is_some).collect::<Vec<_>>(), [true, false]);
+        assert!(!carried);
+    }
+
+    #[test]
+    fn a_match_on_another_faces_place_is_refused() {
+        let (found, carried) = follow(&[Some((60, 40))], 1, &[b(55.0, 35.0, 40.0, 40.0)]);
+        assert_eq!(found, [None]);
+        assert!(!carried);
+        // Beside it, not on it: found.
+        let (found, _) = follow(&[Some((60, 40))], 1, &[b(100.0, 35.0, 40.0, 40.0)]);
+        assert!(found[0].is_some());
+    }
+}
