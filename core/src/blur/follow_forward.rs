@@ -1,21 +1,26 @@
 //! Following the faces the detector lost forward, frame by frame, by their
-//! picture on the frame they were last seen on (`trace.rs`).
+//! picture on the detection frame they were last seen on (`trace.rs`).
 //!
 //! A track the detector no longer finds coasts (`coverage.rs`): its course
 //! is a guess, so its region grows on every frame by its room to stray, and
 //! over the fifteen frames a track is kept that region grows to several
 //! times the face. Most faces the detector loses for a while are still
 //! there — smaller, softer or turned a little — and still look as they did.
-//! So each lost face is searched for on each frame within one frame's reach
-//! of where it was on the frame before (from where it was last seen), and
-//! inside its coasting region; while it is found, it is blurred where it
-//! was found instead of across that region. From its first miss on it keeps
-//! its coasting region for as long as its track lives: the search would
-//! have to grow as the region does, and a wrong match must not narrow a
-//! frame after a face was lost sight of.
+//! So each lost face is searched for on each frame along its course (its
+//! track's velocity, then the motion it was found with), within one
+//! frame's room to stray of where it was on the frame before, and inside
+//! its coasting region; while it is found, it is blurred where it was found
+//! with that room around it, instead of across the coasting region. From
+//! its first miss on it keeps its coasting region for as long as its track
+//! lives: the search would have to grow as the region does, and a wrong
+//! match must not narrow a frame after a face was lost sight of.
 //!
 //! As in `trace_back.rs`, a match on another face's place is refused, and
 //! only a match narrows the blur, never past the coasting region.
+//!
+//! The stage also uses the pictures to join tracks: a face followed onto a
+//! detection no track was matched to is that face, come too far from its
+//! track's course for the tracker to match it (`BlurStage::rejoin_lost`).
 
 use super::coverage::{centred, grown, moved, stray_per_frame};
 use super::detector::FaceBox;
@@ -38,7 +43,8 @@ pub(super) struct Sighting {
     /// Its size there as a share of its picture's.
     scale: f32,
     /// Its motion per frame relative to the scene, luma pixels: its track's
-    /// where it was seen, then as it was found moving.
+    /// where it was seen (none for a face seen once), then as it was found
+    /// moving.
     velocity: (f32, f32),
 }
 
@@ -90,9 +96,12 @@ pub(super) fn follow_forward(
             };
             let motion = frames.motions.get(index).copied().flatten();
             let camera = motion.unwrap_or_default();
+            // Along its course, straying from it as a face followed across
+            // two detections may: its coasting region grows as fast, so a
+            // wider search would only find it outside that region.
+            let stray = stray_per_frame(config, &sighting.region, &sighting.region, motion.is_some());
             let ahead = (camera.0 + velocity.0, camera.1 + velocity.1);
-            let room = stray_per_frame(config, &sighting.region, &sighting.region, motion.is_some());
-            let could_be = grown(&moved(&known, ahead, 1.0), room).intersection(&bound);
+            let could_be = grown(&moved(&known, ahead, 1.0), stray).intersection(&bound);
             // Another face's place: where it was found on this frame (the
             // faces followed before this one), else its region.
             let place = |&(other, region): &(u64, FaceBox)| {
@@ -116,7 +125,7 @@ pub(super) fn follow_forward(
             // match is found at may drift a step a frame on a smooth face.
             let least = (sighting.region.width + 2.0 * margin, sighting.region.height + 2.0 * margin);
             known = centred(&region, (region.width.max(least.0), region.height.max(least.1))).intersection(&could_be);
-            found[index].push(Traced { id, region: grown(&known, room).intersection(&bound), found: true, margin });
+            found[index].push(Traced { id, region: grown(&known, stray).intersection(&bound), found: true, margin });
         }
         if to_the_end {
             carried.push(Sighting { at: known, scale, velocity, ..sighting.clone() });

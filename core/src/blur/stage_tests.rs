@@ -759,3 +759,6 @@ fn where_the_motion_cannot_be_measured_the_fastest_turn_is_assumed() {
     assert!(!runs.contains(&5) && !runs.contains(&6), "the face must appear between detections: {runs:?}");
     assert_faces_covered(&released, truth, (W, H));
 }
+
+#[path = "stage_follow_tests.rs"]
+mod follow_lost;

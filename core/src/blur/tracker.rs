@@ -322,4 +322,24 @@ mod tests {
         let track = &tracker.observe(&[face(10.0, 10.0, 40.0)], None)[0];
         assert_eq!((track.frames_since_seen, track.unmeasured_since_seen), (0, 0));
     }
+
+    #[test]
+    fn a_track_opened_beside_a_lost_one_is_joined_to_it_only_when_new_and_lost() {
+        let mut tracker = FaceTracker::new(TrackerConfig::default());
+        tracker.observe(&[face(10.0, 10.0, 40.0), face(300.0, 10.0, 40.0)], STILL);
+        tracker.coast(STILL);
+        // Track 0 lost, 1 seen; 2 opened 60 px on from track 0.
+        let detection = face(70.0, 10.0, 40.0);
+        tracker.observe(&[face(300.0, 10.0, 40.0), detection], STILL);
+        assert!(!tracker.join(1, 2, &detection), "track 1 is not lost");
+        assert!(!tracker.join(0, 1, &detection), "track 1 was not opened on this frame");
+        assert!(tracker.join(0, 2, &detection));
+        let ids: Vec<u64> = tracker.tracks().iter().map(|t| t.id).collect();
+        assert_eq!(ids, [0, 1]);
+        let joined = &tracker.tracks()[0];
+        assert_eq!((joined.frames_since_seen, joined.detections), (0, 2));
+        assert_eq!(joined.region.centre(), detection.centre());
+        // 60 px over the two frames since it was seen.
+        assert!((joined.velocity.0 - 30.0).abs() < 1e-3, "{:?}", joined.velocity);
+    }
 }

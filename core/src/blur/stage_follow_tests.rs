@@ -1,0 +1,72 @@
+//! The blur stage following faces the detector lost forward by their
+//! picture (`follow_forward.rs`), with the rig of `stage_tests.rs`.
+
+use super::*;
+
+/// A 40-px face walking right 3 px a frame, shown in the frames, detected
+/// every 4th frame, with the detections on frames 8 and 12 missing it. With
+/// `follow_lost_faces` as given and its picture flattened on the frames
+/// `hidden`: the width of the widest region on each frame.
+fn widths_while_lost(follow_lost_faces: bool, hidden: &'static [u32]) -> Vec<f32> {
+    let truth = |i: u32| vec![face(60.0 + 3.0 * i as f32, 80.0, 40.0)];
+    let frame = hidden_on(truth, face(0.0, 0.0, 0.0), &[]);
+    let frame = move |i: u32| {
+        let image = frame(i);
+        if hidden.contains(&i) {
+            flattened(image, &truth(i)[0])
+        } else {
+            image
+        }
+    };
+    let config = BlurConfig { follow_lost_faces, ..config() };
+    let mut rig = rig(Box::new(truth), 110_000_000, &[8, 12], &[], config);
+    let released = run_frames(&mut rig.stage, frame, 17);
+    assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 4, 8, 12, 16], "detections must come 4 frames apart");
+    assert_faces_covered(&released, truth, (W, H));
+    released.iter().map(widest_region).collect()
+}
+
+/// Lost after its detection on frame 4, its track coasts through frame 15
+/// with its region growing by its room to stray on every frame; followed
+/// by its picture, it is blurred where it was found, one size throughout
+/// (where its coasting region is not the narrower).
+#[test]
+fn a_face_the_detector_loses_is_blurred_where_its_picture_is_followed() {
+    let (followed, coasting) = (widths_while_lost(true, &[]), widths_while_lost(false, &[]));
+    assert!(followed[15] * 2.0 < coasting[15], "followed {followed:?}, coasting {coasting:?}");
+    // On frame 5 its coasting region is the narrower.
+    let lost = &followed[6..16];
+    assert!(lost.iter().all(|&w| (w - lost[0]).abs() < 0.5), "the region changes size: {lost:?}");
+    assert!(followed[5] <= lost[0], "{followed:?}");
+}
+
+/// Its picture flattened on frame 10 (turned away): followed through frame
+/// 9, it keeps its coasting region from frame 10 on, even where its
+/// picture is back.
+#[test]
+fn a_lost_face_not_found_on_one_frame_keeps_its_coasting_region_from_then_on() {
+    let (followed, coasting) = (widths_while_lost(true, &[10]), widths_while_lost(false, &[]));
+    assert!(followed[9] * 1.5 < coasting[9], "followed {followed:?}, coasting {coasting:?}");
+    assert_eq!(followed[10..16], coasting[10..16]);
+}
+
+/// A 40-px face walking 7 px a frame, detected on frame 0 only once (so
+/// its track has no velocity yet), is 28 px away by the detection on frame
+/// 4: too far for its track's region to match (IoU 0.19). Followed there by its
+/// picture, its track takes the detection; otherwise a new track opens and
+/// the old one coasts on beside it, both blurred.
+#[test]
+fn a_face_found_again_too_far_from_its_track_is_joined_to_it_by_its_picture() {
+    let truth = |i: u32| vec![face(40.0 + 7.0 * i as f32, 80.0, 40.0)];
+    let frames = |follow_lost_faces: bool| {
+        let config = BlurConfig { follow_lost_faces, ..config() };
+        let mut rig = rig(Box::new(truth), 110_000_000, &[], &[], config);
+        let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 9);
+        assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 4, 8], "detections must come 4 frames apart");
+        assert_faces_covered(&released, truth, (W, H));
+        released
+    };
+    let (joined, apart) = (frames(true), frames(false));
+    assert_eq!((joined[4].blur.new_faces, joined[4].blur.regions.len()), (0, 1), "{:?}", joined[4].blur);
+    assert_eq!((apart[4].blur.new_faces, apart[4].blur.regions.len()), (1, 2), "{:?}", apart[4].blur);
+}
