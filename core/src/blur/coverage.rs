@@ -214,6 +214,12 @@ pub(super) fn seen_at(tracks: &[Track], id: u64) -> Option<&Track> {
     tracks.iter().find(|t| t.id == id && t.frames_since_seen == 0)
 }
 
+/// The middle of `inner` lies in `outer`.
+pub(super) fn holds_middle(outer: &FaceBox, inner: &FaceBox) -> bool {
+    let (x, y) = inner.centre();
+    outer.x <= x && x <= outer.x + outer.width && outer.y <= y && y <= outer.y + outer.height
+}
+
 /// `b` grown by `by` pixels on every side.
 pub(super) fn grown(b: &FaceBox, by: f32) -> FaceBox {
     FaceBox { x: b.x - by, y: b.y - by, width: b.width + 2.0 * by, height: b.height + 2.0 * by, score: b.score }

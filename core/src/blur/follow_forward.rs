@@ -3,8 +3,8 @@
 //!
 //! A track the detector no longer finds coasts (`coverage.rs`): its course
 //! is a guess, so its region grows on every frame by its room to stray, and
-//! over the fifteen frames a track is kept that region grows to several
-//! times the face. Most faces the detector loses for a while are still
+//! over the frames a track is kept (`TrackerConfig::keep_alive_frames`,
+//! 15) that region grows to several times the face. Most faces the detector loses for a while are still
 //! there — smaller, softer or turned a little — and still look as they did.
 //! So each lost face is searched for on each frame along its course (its
 //! track's velocity, then the motion it was found with), within one
@@ -20,9 +20,9 @@
 //!
 //! The stage also uses the pictures to join tracks: a face followed onto a
 //! detection no track was matched to is that face, come too far from its
-//! track's course for the tracker to match it (`BlurStage::rejoin_lost`).
+//! track's course for the tracker to match it (`stage_lost.rs`).
 
-use super::coverage::{centred, grown, moved, stray_per_frame};
+use super::coverage::{centred, grown, holds_middle, moved, stray_per_frame};
 use super::detector::FaceBox;
 use super::stage::BlurConfig;
 use super::trace::FaceLook;
@@ -38,13 +38,15 @@ pub(super) struct Sighting {
     /// Its track's region on the frame its picture was taken from: the
     /// least it is blurred at where found.
     region: FaceBox,
-    /// Where it was on the newest detection frame.
+    /// Where it was on the newest detection frame (cut by its bound there,
+    /// if it was followed there), and the middle of where its picture was.
     at: FaceBox,
+    centre: (f32, f32),
     /// Its size there as a share of its picture's.
     scale: f32,
     /// Its motion per frame relative to the scene, luma pixels: its track's
-    /// where it was seen (none for a face seen once), then as it was found
-    /// moving.
+    /// velocity when it was seen (none for a face seen once), then the
+    /// motion it was found with.
     velocity: (f32, f32),
 }
 
@@ -55,12 +57,13 @@ impl Sighting {
     pub fn take(luma: &[u8], size: (usize, usize), track: &Track, detected: &FaceBox) -> Option<Self> {
         let look = FaceLook::take_of(luma, size, &track.region, detected)?;
         let (id, region, velocity) = (track.id, track.region, track.velocity);
-        Some(Self { id, look, region, at: region, scale: 1.0, velocity })
+        Some(Self { id, look, region, at: region, centre: region.centre(), scale: 1.0, velocity })
     }
 }
 
-/// Samples compared in all the searches after one detection (about 5–10 ms
-/// on a desktop core); past it, the coasting regions.
+/// Samples compared in the searches of one call of [`follow_forward`]
+/// (about 5–10 ms on a desktop core; the stage makes at most two after a
+/// detection, one to join tracks); past it, the coasting regions.
 const BUDGET_SAMPLES: usize = 10_000_000;
 
 /// Follows each face of `sightings` (taken on the previous detection frame)
@@ -85,8 +88,7 @@ pub(super) fn follow_forward(
     for sighting in sightings {
         let id = sighting.id;
         let (mut known, mut scale, mut velocity) = (sighting.at, sighting.scale, sighting.velocity);
-        // Where its picture's middle was (`known` may be cut by a bound).
-        let mut centre = known.centre();
+        let mut centre = sighting.centre;
         let mut to_the_end = !lost.is_empty();
         for (index, lost) in lost.iter().enumerate() {
             let bound = lost.iter().find(|(lost_id, _)| *lost_id == id).map(|&(_, b)| b);
@@ -107,7 +109,8 @@ pub(super) fn follow_forward(
             let place = |&(other, region): &(u64, FaceBox)| {
                 found[index].iter().find(|t| t.id == other).map_or(region, |t| t.region)
             };
-            let others = places[index].iter().filter(|(other, _)| *other != id);
+            let places = places.get(index).map(Vec::as_slice).unwrap_or_default();
+            let others = places.iter().filter(|(other, _)| *other != id);
             let on_another = |b: &FaceBox| on_another_place(b, others.clone().map(place));
             let Some((region, at)) = sighting
                 .look
@@ -128,16 +131,28 @@ pub(super) fn follow_forward(
             found[index].push(Traced { id, region: grown(&known, stray).intersection(&bound), found: true, margin });
         }
         if to_the_end {
-            carried.push(Sighting { at: known, scale, velocity, ..sighting.clone() });
+            carried.push(Sighting { at: known, centre, scale, velocity, ..sighting.clone() });
         }
     }
     (found, carried)
 }
 
-/// The middle of `inner` lies in `outer`.
-pub(super) fn holds_middle(outer: &FaceBox, inner: &FaceBox) -> bool {
-    let (x, y) = inner.centre();
-    outer.x <= x && x <= outer.x + outer.width && outer.y <= y && y <= outer.y + outer.height
+/// The (lost, new) pairs of one face: a lost face followed onto the
+/// detection frame (`found` there), the middle of its region there inside
+/// exactly one new face's detection (`new`), on which no other lost face
+/// ended. Any doubt leaves the tracks apart, which is safe: each keeps its
+/// own region.
+pub(super) fn joins(found: &[Traced], new: &[(u64, FaceBox)]) -> Vec<(u64, u64)> {
+    let onto = |t: &Traced| {
+        let mut on = new.iter().filter(|(_, detected)| holds_middle(detected, &t.region));
+        match (on.next(), on.next()) {
+            (Some(&(id, _)), None) => Some((t.id, id)),
+            _ => None,
+        }
+    };
+    let pairs: Vec<(u64, u64)> = found.iter().filter_map(onto).collect();
+    let alone = |new: u64| pairs.iter().filter(|&&(_, other)| other == new).count() == 1;
+    pairs.iter().copied().filter(|&(_, new)| alone(new)).collect()
 }
 
 #[cfg(test)]
@@ -228,5 +243,21 @@ mod tests {
         // Beside it, not on it: found.
         let (found, _) = follow(&[Some((60, 40))], 1, &[b(100.0, 35.0, 40.0, 40.0)]);
         assert!(found[0].is_some());
+    }
+
+    fn found(id: u64, x: f32) -> Traced {
+        Traced { id, region: b(x, 40.0, 30.0, 30.0), found: true, margin: 3.0 }
+    }
+
+    #[test]
+    fn a_lost_face_is_joined_only_to_the_one_new_face_it_ended_on_alone() {
+        let new = [(7, b(58.0, 38.0, 34.0, 34.0)), (8, b(150.0, 38.0, 34.0, 34.0))];
+        assert_eq!(joins(&[found(1, 60.0)], &new), [(1, 7)]);
+        // Its middle on no new face, or on two.
+        assert_eq!(joins(&[found(1, 100.0)], &new), []);
+        let overlapping = [(7, b(58.0, 38.0, 34.0, 34.0)), (8, b(62.0, 40.0, 34.0, 34.0))];
+        assert_eq!(joins(&[found(1, 60.0)], &overlapping), []);
+        // Two lost faces on one new face: neither.
+        assert_eq!(joins(&[found(1, 60.0), found(2, 62.0), found(3, 152.0)], &new), [(3, 8)]);
     }
 }

@@ -13,8 +13,11 @@
 //! the previous detection, following the camera's measured motion with its
 //! box grown by its own plausible motion (by the fastest head turn's where
 //! the camera's motion could not be measured). Faces are also followed by
-//! their picture through the held frames (`trace_back.rs`), which narrows
-//! those regions where they are found.
+//! their picture through the held frames — back from the detection frame
+//! (`trace_back.rs`), and forward from where a lost face was last seen
+//! (`follow_forward.rs`, `stage_lost.rs`, which also joins a lost track to
+//! a new one its picture was followed onto) — which narrows those regions
+//! where they are found.
 //!
 //! Failing closed: a detector error, or the stage falling further behind its
 //! budget than `max_lag_ns`, obscures the affected frames whole (or drops
@@ -28,10 +31,10 @@ use std::time::Instant;
 use thiserror::Error;
 
 use super::coverage::{
-    coasting_region, coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame,
+    coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame,
 };
 use super::detector::{FaceBox, FaceDetector};
-use super::follow_forward::{follow_forward, holds_middle, Sighting};
+use super::follow_forward::Sighting;
 use super::motion::Pyramid;
 use super::obscure::{cell_for, obscure, Ellipse, DEFAULT_CELL_PX};
 use super::trace_back::{tightly_followed, trace_back, HeldFrames, TightlyFollowed, ToFollow, Traced};
@@ -92,7 +95,10 @@ pub struct BlurConfig {
     /// frame it was last seen on (`follow_forward.rs`), frame by frame,
     /// while its track coasts: while it is found, it is blurred where it
     /// was found instead of across its coasting region, which grows on
-    /// every frame. Off: the coasting region on every frame.
+    /// every frame. And join its track to a track opened where its picture
+    /// was followed to (`stage_lost.rs`). Off: the coasting region on every
+    /// frame, and a face that came too far from its track's course is
+    /// followed on as a new face.
     pub follow_lost_faces: bool,
     /// How far per frame a face seen at two detections may stray from the
     /// straight line between them, in luma pixels, when the camera's motion
@@ -313,12 +319,12 @@ impl<T> BlurStage<T> {
     /// frames before it are covered as usual. For pause and stop.
     pub fn flush(&mut self) -> Vec<ReleasedFrame<T>> {
         // After a pause the next frame may show anything: no motion is
-        // measured against the frame before it.
+        // measured against the frame before it, and no face is followed
+        // into it by its picture.
         self.last_pyramid = None;
-        if self.buffer.is_empty() {
-            return Vec::new();
-        }
-        self.release(true, self.clock.now_ns())
+        let released = if self.buffer.is_empty() { Vec::new() } else { self.release(true, self.clock.now_ns()) };
+        self.sightings.clear();
+        released
     }
 
     /// The picture's motion since the frame pushed before, when it can be told.
@@ -411,7 +417,7 @@ impl<T> BlurStage<T> {
         let span = self.buffer.len();
         // Where every track stood at the previous detection, then its coasted
         // position on each frame in between.
-        let before: Vec<Track> = self.tracker.tracks().to_vec();
+        let mut before: Vec<Track> = self.tracker.tracks().to_vec();
         let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
         for _ in 1..span {
             coasted.push(self.tracker.coast(self.buffer[coasted.len()].motion).to_vec());
@@ -420,7 +426,16 @@ impl<T> BlurStage<T> {
         let mut after: Vec<Track> = self.tracker.observe(&detections, newest).to_vec();
         let motions: Vec<Option<(f32, f32)>> = self.buffer.iter().map(|p| p.motion).collect();
         if self.config.follow_lost_faces {
-            after = self.rejoin_lost(&before, &coasted, after, &detections, &motions);
+            let joined;
+            (after, joined) = self.rejoin_lost(&before, &coasted, after, &detections, &motions);
+            // For this interval a joined face counts as not seen at the
+            // previous detection, as a coasting track matched now does: the
+            // tracker could not match it, so the line between its two places
+            // is no guide; it keeps its coasting region (followed by its
+            // picture) and its reach back from where it was found.
+            for track in before.iter_mut().filter(|t| joined.contains(&t.id)) {
+                track.frames_since_seen = track.frames_since_seen.max(1);
+            }
         }
         let new_faces = after.iter().filter(|t| t.detections == 1 && t.frames_since_seen == 0).count() as u32;
         let reached: Vec<Vec<(u64, FaceBox)>> =
@@ -443,10 +458,8 @@ impl<T> BlurStage<T> {
         regions.push(self.on_detection_frame(&before, &after, &tight, &motions));
         if self.config.follow_lost_faces {
             self.follow_lost_forward(&after, &tracked, &followed, &motions, &mut regions);
-        } else {
-            self.sightings.clear();
+            self.take_sightings(&after, &detections);
         }
-        self.take_sightings(&after, &detections);
         let mut released = Vec::with_capacity(span);
         for ((index, pending), boxes) in self.buffer.drain(..).enumerate().zip(regions) {
             let step = index + 1; // frames since the previous detection
@@ -508,139 +521,6 @@ impl<T> BlurStage<T> {
         let (start, span) = (seen_at(before, track.id), motions.len());
         let path_measured = motions.iter().all(Option::is_some);
         grown(&track.region, coasting_room_on_detection_frame(track, start, span, path_measured, &self.config))
-    }
-
-    /// Joins to a lost track a track opened on the detection frame where
-    /// the lost face's picture was followed to, frame by frame
-    /// (`follow_forward.rs`): the detection came too far from the lost
-    /// track's course for the tracker to match them (a face found only now
-    /// and then drifts further than its size between detections), and one
-    /// face would be followed as a new face reached back from, refused its
-    /// own picture on the empty track's growing region, and that track. The
-    /// followed picture must end on exactly one new face's detection (the
-    /// middle of where it was found inside the detector's box), and on no
-    /// face a track was matched to. `before`: the tracks at the previous
-    /// detection, `coasted[i]` on held frame `i`, `after` now. The tracks
-    /// after.
-    fn rejoin_lost(
-        &mut self,
-        before: &[Track],
-        coasted: &[Vec<Track>],
-        after: Vec<Track>,
-        detections: &[FaceBox],
-        motions: &[Option<(f32, f32)>],
-    ) -> Vec<Track> {
-        let opened = |t: &Track| t.detections == 1 && t.frames_since_seen == 0;
-        let detected = |t: &Track| (t.id, detected_box(detections, t));
-        let new: Vec<(u64, FaceBox)> = after.iter().filter(|t| opened(t)).map(detected).collect();
-        let is_lost = |id: u64| after.iter().any(|t| t.id == id && t.frames_since_seen > 0);
-        let lost_now = after.iter().filter(|t| t.frames_since_seen > 0);
-        let on_detection_frame: Vec<(u64, FaceBox)> =
-            lost_now.map(|t| (t.id, self.coasting_on_detection_frame(t, before, motions))).collect();
-        // Only a lost face with a new face found inside its region now.
-        let near_new = |b: &FaceBox| new.iter().any(|(_, d)| holds_middle(b, d));
-        let candidates: Vec<Sighting> = self
-            .sightings
-            .iter()
-            .filter(|s| on_detection_frame.iter().any(|(id, b)| *id == s.id && near_new(b)))
-            .cloned()
-            .collect();
-        if candidates.is_empty() {
-            return after;
-        }
-        let mut lost: Vec<Vec<(u64, FaceBox)>> = coasted
-            .iter()
-            .map(|tracks| {
-                let lost = tracks.iter().filter(|t| is_lost(t.id));
-                lost.map(|t| (t.id, coasting_region(t, &self.config))).collect()
-            })
-            .collect();
-        lost.push(on_detection_frame);
-        // A match is refused on the other lost faces' regions and, on the
-        // detection frame, on the faces a track was matched to.
-        let mut places = lost.clone();
-        let matched = after.iter().filter(|t| t.frames_since_seen == 0 && !opened(t));
-        if let Some(last) = places.last_mut() {
-            last.extend(matched.map(detected));
-        }
-        let pairs: Vec<(u64, u64)> = {
-            let Some(frames) = self.held_frames(motions) else { return after };
-            let (found, _) = follow_forward(&frames, &candidates, &lost, &places, &self.config);
-            let on_last = found.last().map(Vec::as_slice).unwrap_or_default();
-            let mut pairs: Vec<(u64, u64)> = Vec::new();
-            for traced in on_last {
-                let mut on = new.iter().filter(|(_, d)| holds_middle(d, &traced.region));
-                if let (Some(&(id, _)), None) = (on.next(), on.next()) {
-                    if !pairs.iter().any(|&(_, paired)| paired == id) {
-                        pairs.push((traced.id, id));
-                    }
-                }
-            }
-            pairs
-        };
-        if pairs.is_empty() {
-            return after;
-        }
-        for (lost, new) in pairs {
-            let Some(detection) = after.iter().find(|t| t.id == new).map(|t| detected_box(detections, t)) else {
-                continue;
-            };
-            log::trace!("face track {new} is lost track {lost}, followed there by its picture");
-            self.tracker.join(lost, new, &detection);
-        }
-        self.tracker.tracks().to_vec()
-    }
-
-    /// Narrows the regions of the faces lost since the previous detection
-    /// (`regions[i]`: every face's on buffered frame `i`) to where their
-    /// pictures are found, frame by frame (`follow_forward.rs`). Lost: on a
-    /// held frame, a face of `tracked` not seen at both detections
-    /// (`followed`); on the detection frame, a track of `after` not found.
-    fn follow_lost_forward(
-        &mut self,
-        after: &[Track],
-        tracked: &[Vec<(u64, FaceBox)>],
-        followed: &[u64],
-        motions: &[Option<(f32, f32)>],
-        regions: &mut [Vec<(u64, FaceBox)>],
-    ) {
-        let sightings = std::mem::take(&mut self.sightings);
-        let Some(frames) = self.held_frames(motions) else { return };
-        if sightings.is_empty() {
-            return;
-        }
-        // Their regions there are their coasting regions: the bounds.
-        let mut lost: Vec<Vec<(u64, FaceBox)>> = tracked
-            .iter()
-            .map(|frame| frame.iter().filter(|(id, _)| !followed.contains(id)).copied().collect())
-            .collect();
-        let on_detection_frame = regions.last().map(Vec::as_slice).unwrap_or_default();
-        let not_found = |&&(id, _): &&(u64, FaceBox)| after.iter().any(|t| t.id == id && t.frames_since_seen > 0);
-        lost.push(on_detection_frame.iter().filter(not_found).copied().collect());
-        let (found, carried) = follow_forward(&frames, &sightings, &lost, regions, &self.config);
-        for ((frame, found), lost) in regions.iter_mut().zip(&found).zip(&lost) {
-            for traced in found {
-                // The coasting reading's region (a track matched now may
-                // also have its reach back, under the same id).
-                let bound = lost.iter().find(|(id, _)| *id == traced.id);
-                if let Some(region) = frame.iter_mut().find(|entry| Some(&**entry) == bound) {
-                    region.1 = traced.region;
-                }
-            }
-        }
-        self.sightings = carried;
-    }
-
-    /// Adds the pictures of the faces the detector found on the newest
-    /// buffered frame to the sightings, to follow them forward if the next
-    /// detection loses them.
-    fn take_sightings(&mut self, after: &[Track], detections: &[FaceBox]) {
-        let Some(frames) = self.held_frames(&[]) else { return };
-        let Some(newest) = frames.lumas.last() else { return };
-        let seen = after.iter().filter(|t| t.frames_since_seen == 0);
-        let fresh: Vec<Sighting> =
-            seen.filter_map(|t| Sighting::take(newest, frames.size, t, &detected_box(detections, t))).collect();
-        self.sightings.extend(fresh);
     }
 
     /// The buffered frames' luma planes, oldest first, with their
@@ -814,6 +694,9 @@ impl BlurConfig {
         Ok(())
     }
 }
+
+#[path = "stage_lost.rs"]
+mod lost;
 
 #[cfg(test)]
 #[path = "stage_tests.rs"]

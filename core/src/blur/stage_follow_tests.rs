@@ -69,4 +69,60 @@ fn a_face_found_again_too_far_from_its_track_is_joined_to_it_by_its_picture() {
     let (joined, apart) = (frames(true), frames(false));
     assert_eq!((joined[4].blur.new_faces, joined[4].blur.regions.len()), (0, 1), "{:?}", joined[4].blur);
     assert_eq!((apart[4].blur.new_faces, apart[4].blur.regions.len()), (1, 2), "{:?}", apart[4].blur);
+    // On the held frames it keeps both readings, as the tracker could not
+    // match it: its coasting region and its reach back from frame 4 (not
+    // the line between its two places).
+    for frame in &joined[1..4] {
+        assert_eq!(frame.blur.regions.len(), 2, "frame {}: {:?}", frame.tag, frame.blur.regions);
+    }
+}
+
+/// A still 40-px face, shown in the frames, detected on frame 4, then not
+/// found again (`missed` from frame 9 on): with following as given, the
+/// widest region on each frame, where `frames` pushes the frames.
+fn widths_of_a_still_face(
+    follow_lost_faces: bool,
+    failing: &[u32],
+    push: impl Fn(&mut BlurStage<u32>, &dyn Fn(u32) -> I420Image) -> Vec<ReleasedFrame<u32>>,
+) -> Vec<f32> {
+    let truth = |_: u32| vec![face(100.0, 80.0, 40.0)];
+    let missed: Vec<u32> = (9..40).collect();
+    let config = BlurConfig { follow_lost_faces, ..config() };
+    let mut rig = rig(Box::new(truth), 110_000_000, &missed, failing, config);
+    let released = push(&mut rig.stage, &|i| showing(&truth(i), i));
+    for frame in released.iter().filter(|f| f.blur.failed_closed.is_none()) {
+        assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {} leaks", frame.tag);
+    }
+    released.iter().map(widest_region).collect()
+}
+
+/// The detection on frame 8 fails and frames 5–8 are blurred whole: the
+/// face's picture from frame 4 is not followed on, as it was not searched
+/// for on those frames.
+#[test]
+fn after_frames_fail_closed_a_lost_face_is_not_followed_by_an_older_picture() {
+    let run_all = |stage: &mut BlurStage<u32>, frame: &dyn Fn(u32) -> I420Image| run_frames(stage, frame, 16);
+    let (followed, coasting) =
+        (widths_of_a_still_face(true, &[8], run_all), widths_of_a_still_face(false, &[8], run_all));
+    assert_eq!(followed[9..], coasting[9..]);
+}
+
+/// The recording pauses after frame 5 (the stage is flushed, the newest
+/// frame detected on): after the pause the next frame may show anything,
+/// so no face is followed into it by its picture.
+#[test]
+fn after_a_pause_a_lost_face_is_not_followed_by_a_picture_from_before_it() {
+    let paused = |stage: &mut BlurStage<u32>, frame: &dyn Fn(u32) -> I420Image| {
+        let mut out = Vec::new();
+        for i in 0..16 {
+            out.extend(stage.push(frame(i), i64::from(i) * BUDGET_NS, i));
+            if i == 5 {
+                out.extend(stage.flush());
+            }
+        }
+        out.extend(stage.flush());
+        out
+    };
+    let (followed, coasting) = (widths_of_a_still_face(true, &[], paused), widths_of_a_still_face(false, &[], paused));
+    assert_eq!(followed[6..], coasting[6..]);
 }
