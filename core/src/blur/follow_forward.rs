@@ -20,7 +20,9 @@
 //!
 //! The stage also uses the pictures to join tracks: a face followed onto a
 //! detection no track was matched to is that face, come too far from its
-//! track's course for the tracker to match it (`stage_lost.rs`).
+//! track's course for the tracker to match it (`stage_lost.rs`) — unless the
+//! match's middle lies in two such detections, or another lost face ended on
+//! the same one ([`joins`]).
 
 use super::coverage::{centred, grown, holds_middle, moved, stray_per_frame};
 use super::detector::FaceBox;
@@ -66,7 +68,8 @@ impl Sighting {
 /// detection, one to join tracks); past it, the coasting regions.
 const BUDGET_SAMPLES: usize = 10_000_000;
 
-/// Follows each face of `sightings` (taken on the previous detection frame)
+/// Follows each face of `sightings` (where it was on the previous detection
+/// frame, from a picture taken there or on an earlier one)
 /// that is lost on the first of `frames` forward through them (the held
 /// frames and the detection frame, oldest first; `frames.motions[i]` is the
 /// picture's motion onto frame `i`). `lost[i]` holds the lost faces' bounds
@@ -150,9 +153,11 @@ pub(super) fn joins(found: &[Traced], new: &[(u64, FaceBox)]) -> Vec<(u64, u64)>
             _ => None,
         }
     };
-    let pairs: Vec<(u64, u64)> = found.iter().filter_map(onto).collect();
-    let alone = |new: u64| pairs.iter().filter(|&&(_, other)| other == new).count() == 1;
-    pairs.iter().copied().filter(|&(_, new)| alone(new)).collect()
+    // Alone: counted over every lost face that ended there, also those
+    // that ended on two new faces at once.
+    let alone = |detected: &FaceBox| found.iter().filter(|t| holds_middle(detected, &t.region)).count() == 1;
+    let alone_on = |&(_, id): &(u64, u64)| new.iter().any(|(new, detected)| *new == id && alone(detected));
+    found.iter().filter_map(onto).filter(alone_on).collect()
 }
 
 #[cfg(test)]
@@ -257,7 +262,9 @@ mod tests {
         assert_eq!(joins(&[found(1, 100.0)], &new), []);
         let overlapping = [(7, b(58.0, 38.0, 34.0, 34.0)), (8, b(62.0, 40.0, 34.0, 34.0))];
         assert_eq!(joins(&[found(1, 60.0)], &overlapping), []);
-        // Two lost faces on one new face: neither.
+        // Two lost faces on one new face: neither, also when the other one
+        // ended on two new faces at once.
         assert_eq!(joins(&[found(1, 60.0), found(2, 62.0), found(3, 152.0)], &new), [(3, 8)]);
+        assert_eq!(joins(&[found(1, 45.0), found(2, 60.0)], &overlapping), []);
     }
 }

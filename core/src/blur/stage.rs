@@ -415,8 +415,9 @@ impl<T> BlurStage<T> {
     /// Releases the buffer once the newest frame's detections are known.
     fn release_covered(&mut self, detections: Vec<FaceBox>) -> Vec<ReleasedFrame<T>> {
         let span = self.buffer.len();
-        // Where every track stood at the previous detection, then its coasted
-        // position on each frame in between.
+        // Where every track stood at the previous detection (a track joined
+        // below then counts as not seen there), then its coasted position on
+        // each frame in between.
         let mut before: Vec<Track> = self.tracker.tracks().to_vec();
         let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
         for _ in 1..span {

@@ -90,6 +90,10 @@ fn widths_of_a_still_face(
     let config = BlurConfig { follow_lost_faces, ..config() };
     let mut rig = rig(Box::new(truth), 110_000_000, &missed, failing, config);
     let released = push(&mut rig.stage, &|i| showing(&truth(i), i));
+    // The face was seen on frame 4, and the frames compared were released
+    // by detections that missed it.
+    assert!(rig.runs.lock().unwrap().starts_with(&[0, 4]), "{:?}", rig.runs.lock().unwrap());
+    assert!(released[9..].iter().all(|f| f.blur.failed_closed.is_none() && !f.blur.regions.is_empty()));
     for frame in released.iter().filter(|f| f.blur.failed_closed.is_none()) {
         assert!(covered(&truth(frame.tag)[0], &frame.blur.regions), "frame {} leaks", frame.tag);
     }
