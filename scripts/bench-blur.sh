@@ -37,15 +37,17 @@ mapfile -t clips < <(python3 -c 'import json, sys; [print(c["name"]) for c in js
 # (newly found faces get the fastest head turn's reach); `egocap-whole-frame`:
 # one pass at 640x360, no small-face pass (the detector before 2026-12-04);
 # `egocap-one-look`: the defaults before 2026-12-04's second session
-# (small-face pass at threshold 0.5, no second look, no tracing, and the
-# wearer's 12 px a frame of jiggle as every face's room to stray even where
-# the camera's motion is measured); `egocap-no-trace`: the defaults without
+# (small-face pass at threshold 0.5, no second look, no tracing or following
+# of lost faces, and the wearer's 12 px a frame of jiggle as every face's room
+# to stray even where the camera's motion is measured); `egocap-no-trace`: the defaults without
 # following faces by their picture (neither newly found ones nor ones seen at
 # both detections); `egocap-k8-no-trace`: the same at k=8, beside
 # `egocap-k8` (the cadence the budget picks varies from run to run, so a
-# fixed one compares the two fairly).
+# fixed one compares the two fairly); `egocap-no-follow` and
+# `egocap-k8-no-follow`: without following lost faces forward by their
+# picture (nor joining their tracks).
 variants=(egocap egocap-k1 egocap-k4 egocap-k8 egocap-k8-no-trace egocap-still egocap-whole-frame egocap-one-look
-    egocap-no-trace)
+    egocap-no-trace egocap-no-follow egocap-k8-no-follow)
 declare -A variant_flags=(
     [egocap]=""
     [egocap-k1]="--cadence 1"
@@ -53,9 +55,11 @@ declare -A variant_flags=(
     [egocap-k8]="--cadence 8"
     [egocap-still]="--no-camera-motion"
     [egocap-whole-frame]="--no-small-face-pass --detector-size 640x360"
-    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1 --no-trace --no-trace-followed"
+    [egocap-one-look]="--small-face-threshold 0.5 --no-second-look --deviation-share 1 --no-trace --no-trace-followed --no-follow-lost"
     [egocap-no-trace]="--no-trace --no-trace-followed"
     [egocap-k8-no-trace]="--cadence 8 --no-trace --no-trace-followed"
+    [egocap-no-follow]="--no-follow-lost"
+    [egocap-k8-no-follow]="--cadence 8 --no-follow-lost"
 )
 
 lscpu | grep -E '^Model name' || true
