@@ -24,11 +24,11 @@
 //! match's middle lies in two such detections, or another lost face ended on
 //! the same one ([`joins`]).
 
-use super::coverage::{centred, grown, holds_middle, moved, stray_per_frame};
+use super::coverage::{grown, holds_middle, moved, stray_per_frame};
 use super::detector::FaceBox;
 use super::stage::BlurConfig;
 use super::trace::FaceLook;
-use super::trace_back::{on_another_place, HeldFrames, Traced};
+use super::trace_back::{no_smaller_than, on_another_place, HeldFrames, Traced};
 use super::tracker::Track;
 
 /// A face's picture and where it was on the newest detection frame: found
@@ -127,10 +127,8 @@ pub(super) fn follow_forward(
             let ((from_x, from_y), (to_x, to_y)) = (centre, region.centre());
             (velocity, centre) = ((to_x - from_x - camera.0, to_y - from_y - camera.1), (to_x, to_y));
             let margin = sighting.look.margin_at(at);
-            // Blurred never smaller than where it was last seen: the size a
-            // match is found at may drift a step a frame on a smooth face.
-            let least = (sighting.region.width + 2.0 * margin, sighting.region.height + 2.0 * margin);
-            known = centred(&region, (region.width.max(least.0), region.height.max(least.1))).intersection(&could_be);
+            // Blurred never smaller than where it was last seen.
+            known = no_smaller_than(&region, &sighting.region, margin, &could_be);
             found[index].push(Traced { id, region: grown(&known, stray).intersection(&bound), found: true, margin });
         }
         if to_the_end {

@@ -132,12 +132,10 @@ pub(super) fn trace_back(
             };
             misses = if found.is_some() { 0 } else { misses + 1 };
             let margin = look.margin_at(found.map_or(scale, |(_, at)| at));
-            // Blurred never smaller than on the detection frame: the size a
-            // match was found at may drift a step a frame on a smooth face.
+            // Blurred never smaller than on the detection frame.
             let found = found.map(|(region, at)| {
                 scale = at;
-                let least = (face.region.width + 2.0 * margin, face.region.height + 2.0 * margin);
-                centred(&region, (region.width.max(least.0), region.height.max(least.1))).intersection(&could_be)
+                no_smaller_than(&region, &face.region, margin, &could_be)
             });
             // The next search starts from here; the answer for this frame is
             // the match, or the whole bound (a wrong match earlier on must
@@ -148,6 +146,15 @@ pub(super) fn trace_back(
         }
     }
     traced
+}
+
+/// A match's region (`found`) for a face whose region was `face` where its
+/// picture was taken: never smaller than that region with the match's
+/// `margin` around it (the size a match is found at may drift a step a frame
+/// on a smooth face), centred where found, inside `within`.
+pub(super) fn no_smaller_than(found: &FaceBox, face: &FaceBox, margin: f32, within: &FaceBox) -> FaceBox {
+    let least = (face.width + 2.0 * margin, face.height + 2.0 * margin);
+    centred(found, (found.width.max(least.0), found.height.max(least.1))).intersection(within)
 }
 
 /// Whether a match at `b` may be another face: more than
