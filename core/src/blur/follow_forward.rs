@@ -13,7 +13,12 @@
 //! with that room around it, instead of across the coasting region. From
 //! its first miss on it keeps its coasting region for as long as its track
 //! lives: the search would have to grow as the region does, and a wrong
-//! match must not narrow a frame after a face was lost sight of.
+//! match must not narrow a frame after a face was lost sight of. A face
+//! followed on every frame up to the next detection frame is seen there:
+//! its track is kept and coasts on from where it was found
+//! (`FaceTracker::refresh`), so a face the detector no longer finds stays
+//! blurred for as long as its picture is followed, not only for the frames
+//! a track is kept.
 //!
 //! As in `trace_back.rs`, a match on another face's place is refused, and
 //! only a match narrows the blur, never past the coasting region.
@@ -60,6 +65,19 @@ impl Sighting {
         let look = FaceLook::take_of(luma, size, &track.region, detected)?;
         let (id, region, velocity) = (track.id, track.region, track.velocity);
         Some(Self { id, look, region, at: region, centre: region.centre(), scale: 1.0, velocity })
+    }
+}
+
+impl Sighting {
+    /// Its track's region where its picture was found on the newest
+    /// detection frame: the region it was taken with, at the size the
+    /// picture was found at, centred where it was found, with the match's
+    /// margin (its place is known to the sampling grid's step).
+    pub fn found_region(&self) -> FaceBox {
+        let (width, height) = (self.region.width * self.scale, self.region.height * self.scale);
+        let (x, y) = self.centre;
+        let region = FaceBox { x: x - width / 2.0, y: y - height / 2.0, width, height, score: self.region.score };
+        grown(&region, self.look.margin_at(self.scale))
     }
 }
 

@@ -124,6 +124,11 @@ impl<T> BlurStage<T> {
                 }
             }
         }
+        // A face followed to here on every frame is seen here: its track is
+        // kept and coasts on from where it was found.
+        for sighting in &carried {
+            self.tracker.refresh(sighting.id, &sighting.found_region());
+        }
         self.sightings = carried;
     }
 

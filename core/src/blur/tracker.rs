@@ -12,7 +12,9 @@ use super::detector::FaceBox;
 pub struct TrackerConfig {
     /// Smallest IoU between a prediction and a detection that continues the track.
     pub match_iou: f32,
-    /// Frames a track is kept (and blurred) after its last detection.
+    /// Frames a track is kept (and blurred) after it was last seen: found
+    /// by the detector, or followed by its picture on every frame since
+    /// ([`FaceTracker::refresh`]).
     pub keep_alive_frames: u32,
     /// Largest share a box's width or height may lose in one frame.
     pub max_shrink_per_frame: f32,
@@ -111,6 +113,22 @@ impl FaceTracker {
         true
     }
 
+    /// Marks the coasting track `lost` as seen on this frame where its
+    /// face's picture was followed to, on every frame since the detector
+    /// lost it (`follow_forward.rs`): it is kept while it is followed, not
+    /// only for `keep_alive_frames`, and coasts on from there. `region`:
+    /// its region there, sized as a track's (the face plus slack). Its
+    /// velocity is measured as for a detection; its detection count is not
+    /// raised. False, and nothing changed, unless `lost` is coasting.
+    pub fn refresh(&mut self, lost: u64, region: &FaceBox) -> bool {
+        let Some(track) = self.tracks.iter_mut().find(|t| t.id == lost && t.frames_since_seen > 0) else {
+            return false;
+        };
+        let first_motion = track.detections == 1;
+        place(track, &without_slack(region), first_motion, &self.config);
+        true
+    }
+
     pub fn tracks(&self) -> &[Track] {
         &self.tracks
     }
@@ -160,6 +178,14 @@ impl FaceTracker {
 /// that region: detector jitter does not redraw the blur (no flicker). The
 /// region is the detection plus a little slack, so jitter stays inside it.
 fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
+    track.detections += 1;
+    place(track, detection, track.detections == 2, config);
+}
+
+/// Moves `track` onto where its face was seen (`at`), as [`follow`]
+/// describes; `first_motion`: no motion of it was measured before, so this
+/// one is its whole velocity.
+fn place(track: &mut Track, at: &FaceBox, first_motion: bool, config: &TrackerConfig) {
     // The track was advanced by its velocity and the camera already: undo
     // that to find where it was last seen, and measure its own motion in the
     // scene since then, per frame.
@@ -168,29 +194,34 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     let (cx, cy) = std::mem::take(&mut track.carried);
     let (x, y) = track.region.centre();
     let previous = (x - vx * frames - cx, y - vy * frames - cy);
-    let now = detection.centre();
+    let now = at.centre();
     let measured = ((now.0 - previous.0 - cx) / frames, (now.1 - previous.1 - cy) / frames);
     track.frames_since_seen = 0;
     track.unmeasured_since_seen = 0;
-    track.detections += 1;
-    let still = measured.0.hypot(measured.1) < STILL_SHARE_PER_FRAME * detection.width.max(detection.height);
-    if still && holds(&track.region, detection) {
+    let still = measured.0.hypot(measured.1) < STILL_SHARE_PER_FRAME * at.width.max(at.height);
+    if still && holds(&track.region, at) {
         track.velocity = (0.0, 0.0);
         return;
     }
     // The first motion measured is the whole estimate; later ones are blended.
-    let a = if track.detections == 2 { 1.0 } else { config.velocity_smoothing.clamp(0.0, 1.0) };
+    let a = if first_motion { 1.0 } else { config.velocity_smoothing.clamp(0.0, 1.0) };
     track.velocity = (a * measured.0 + (1.0 - a) * vx, a * measured.1 + (1.0 - a) * vy);
     // Frames since it was last seen, each of which it may shrink by as much.
     let keep = (1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0)).powf(frames);
-    let width = (detection.width * (1.0 + 2.0 * SLACK)).max(track.region.width * keep);
-    let height = (detection.height * (1.0 + 2.0 * SLACK)).max(track.region.height * keep);
-    track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: detection.score };
+    let width = (at.width * (1.0 + 2.0 * SLACK)).max(track.region.width * keep);
+    let height = (at.height * (1.0 + 2.0 * SLACK)).max(track.region.height * keep);
+    track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: at.score };
 }
 
 fn with_slack(b: &FaceBox) -> FaceBox {
     let (dx, dy) = (b.width * SLACK, b.height * SLACK);
     FaceBox { x: b.x - dx, y: b.y - dy, width: b.width + 2.0 * dx, height: b.height + 2.0 * dy, score: b.score }
+}
+
+fn without_slack(region: &FaceBox) -> FaceBox {
+    let (width, height) = (region.width / (1.0 + 2.0 * SLACK), region.height / (1.0 + 2.0 * SLACK));
+    let (x, y) = region.centre();
+    FaceBox { x: x - width / 2.0, y: y - height / 2.0, width, height, score: region.score }
 }
 
 /// Motion per frame, as a share of the face's size, below which a face counts as standing still.
@@ -341,5 +372,34 @@ mod tests {
         assert_eq!(joined.region.centre(), detection.centre());
         // 60 px over the two frames since it was seen.
         assert!((joined.velocity.0 - 30.0).abs() < 1e-3, "{:?}", joined.velocity);
+    }
+
+    #[test]
+    fn a_lost_track_refreshed_where_its_picture_was_followed_is_kept_and_coasts_on_from_there() {
+        let config = TrackerConfig { keep_alive_frames: 5, ..TrackerConfig::default() };
+        let mut tracker = FaceTracker::new(config);
+        tracker.observe(&[face(10.0, 10.0, 40.0), face(300.0, 10.0, 40.0)], STILL);
+        for _ in 0..3 {
+            tracker.coast(STILL);
+        }
+        // Track 1 seen again; track 0 lost, its picture followed 24 px on.
+        tracker.observe(&[face(300.0, 10.0, 40.0)], STILL);
+        let followed = with_slack(&face(34.0, 10.0, 40.0));
+        assert!(!tracker.refresh(1, &followed), "track 1 is not lost");
+        assert!(!tracker.refresh(7, &followed), "no track 7");
+        assert!(tracker.refresh(0, &followed));
+        let track = tracker.tracks()[0].clone();
+        assert_eq!((track.frames_since_seen, track.detections), (0, 1), "seen, but not detected");
+        // Its region where followed, no larger: slack is not added twice.
+        assert!(track.region.iou(&followed) > 0.99, "{:?} vs {followed:?}", track.region);
+        // 24 px over the four frames since it was seen.
+        assert!((track.velocity.0 - 6.0).abs() < 1e-3, "{:?}", track.velocity);
+        // Kept for keep_alive_frames from here, coasting on its velocity.
+        for frame in 1..=5 {
+            let tracks = tracker.coast(STILL);
+            assert!(tracks.iter().any(|t| t.id == 0), "dropped {frame} frames after it was followed");
+        }
+        assert!((tracker.tracks()[0].region.centre().0 - (34.0 + 20.0 + 30.0)).abs() < 1e-3);
+        assert!(tracker.coast(STILL).iter().all(|t| t.id != 0));
     }
 }
