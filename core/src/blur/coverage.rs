@@ -189,8 +189,13 @@ pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
 pub(super) fn coasting_room(track: &Track, config: &BlurConfig) -> f32 {
     let rate = |measured| stray_per_frame(config, &track.region, &track.region, measured);
     debug_assert!(track.unmeasured_since_seen <= track.frames_since_seen);
-    let unmeasured = track.unmeasured_since_seen.min(track.frames_since_seen);
-    let measured = track.frames_since_seen - unmeasured;
+    // A track refreshed where its picture was followed to is re-centred
+    // there, but its room counts from the detection that last found it (a
+    // follow may have drifted), up to the most a track coasts.
+    let frames = (track.frames_since_seen + track.followed_frames)
+        .min(config.tracker.keep_alive_frames.max(track.frames_since_seen));
+    let unmeasured = (track.unmeasured_since_seen + track.followed_unmeasured).min(frames);
+    let measured = frames - unmeasured;
     rate(true) * measured as f32 + rate(false) * unmeasured as f32
 }
 
@@ -259,6 +264,8 @@ mod tests {
             carried: (0.0, 0.0),
             frames_since_seen: frames,
             unmeasured_since_seen: unmeasured,
+            followed_frames: 0,
+            followed_unmeasured: 0,
             detections: 2,
         }
     }
@@ -284,5 +291,19 @@ mod tests {
         assert_eq!(coasting_room(&lost, &config), 40.0);
         assert_eq!(coasting_room_on_detection_frame(&lost, Some(&start), 8, false, &config), 48.0);
         assert_eq!(coasting_room_on_detection_frame(&lost, None, 8, false, &config), 40.0);
+    }
+
+    #[test]
+    fn a_track_refreshed_where_its_picture_was_followed_keeps_its_room_since_it_was_detected() {
+        // Detected, then followed for 8 frames (2 not measured) and refreshed
+        // there, then coasting 3 frames (1 not measured): its room counts all
+        // 11 frames, as if it had coasted since it was detected.
+        let config = BlurConfig { face_deviation_share_per_frame: 0.0, ..BlurConfig::default() };
+        let refreshed = Track { followed_frames: 8, followed_unmeasured: 2, ..track(3, 1) };
+        assert_eq!(coasting_room(&refreshed, &config), 8.0 * 4.0 + 3.0 * 12.0);
+        // Followed for long: at most the room of a track coasting for as long
+        // as it is kept (15 frames, 3 of them not measured).
+        let long = Track { followed_frames: 300, followed_unmeasured: 2, ..track(3, 1) };
+        assert_eq!(coasting_room(&long, &config), 12.0 * 4.0 + 3.0 * 12.0);
     }
 }

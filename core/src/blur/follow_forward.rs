@@ -197,6 +197,8 @@ mod tests {
             frames_since_seen: 0,
             unmeasured_since_seen: 0,
             detections: 2,
+            followed_frames: 0,
+            followed_unmeasured: 0,
         };
         let sighting = Sighting::take(&seen, (W, H), &track, &region).unwrap();
         let frames: Vec<Vec<u8>> = places

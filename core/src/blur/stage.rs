@@ -253,6 +253,9 @@ pub struct BlurStage<T> {
     /// The pictures of the faces seen on the newest detection frame, to
     /// follow them forward if the next detection loses them.
     sightings: Vec<Sighting>,
+    /// The tracks refreshed on the newest detection frame where their
+    /// faces' pictures were followed to (`FaceTracker::refresh`).
+    refreshed: Vec<u64>,
 }
 
 impl<T> BlurStage<T> {
@@ -278,6 +281,7 @@ impl<T> BlurStage<T> {
             retry_next: false,
             last_pyramid: None,
             sightings: Vec::new(),
+            refreshed: Vec::new(),
             budget_ns: config.frame_budget_ns.unwrap_or(DEFAULT_FRAME_BUDGET_NS),
         })
     }
@@ -415,10 +419,17 @@ impl<T> BlurStage<T> {
     /// Releases the buffer once the newest frame's detections are known.
     fn release_covered(&mut self, detections: Vec<FaceBox>) -> Vec<ReleasedFrame<T>> {
         let span = self.buffer.len();
-        // Where every track stood at the previous detection (a track joined
-        // below then counts as not seen there), then its coasted position on
-        // each frame in between.
+        // Where every track stood at the previous detection, then its
+        // coasted position on each frame in between. A track refreshed there
+        // (its face followed there by its picture, not found by the detector)
+        // counts as not seen there, as does one joined below: matched now, it
+        // keeps its coasting region and its reach back, for the detection
+        // may be another face come in beside where the picture led.
+        let refreshed = std::mem::take(&mut self.refreshed);
         let mut before: Vec<Track> = self.tracker.tracks().to_vec();
+        for track in before.iter_mut().filter(|t| refreshed.contains(&t.id)) {
+            track.frames_since_seen = track.frames_since_seen.max(1);
+        }
         let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
         for _ in 1..span {
             coasted.push(self.tracker.coast(self.buffer[coasted.len()].motion).to_vec());

@@ -43,15 +43,17 @@ fn a_face_the_detector_loses_is_blurred_where_its_picture_is_followed() {
 
 /// Its picture flattened on frame 10 (turned away): followed through frame
 /// 9, it keeps its coasting region from frame 10 on, even where its
-/// picture is back: a region that grows on every frame by at least the
-/// least room to stray (4 px a side, dilated 1.3×), where a followed one
-/// keeps its size.
+/// picture is back. Its track was kept on frame 8 where its picture was
+/// followed to, and coasts on from there, but with the room it would have
+/// had coasting since its detection on frame 4: never narrower than
+/// without following (a follow may have drifted).
 #[test]
 fn a_lost_face_not_found_on_one_frame_keeps_its_coasting_region_from_then_on() {
     let (followed, coasting) = (widths_while_lost(true, &[10]), widths_while_lost(false, &[]));
     assert!(followed[9] * 1.5 < coasting[9], "followed {followed:?}, coasting {coasting:?}");
-    let from_the_miss = &followed[9..16];
-    assert!(from_the_miss.windows(2).all(|w| w[1] >= w[0] + 2.0 * 1.3 * 4.0), "{followed:?}");
+    for frame in 10..16 {
+        assert!(followed[frame] >= coasting[frame], "frame {frame}: followed {followed:?}, coasting {coasting:?}");
+    }
 }
 
 /// A still 40-px face, shown on every frame, found by the detector on
@@ -102,6 +104,28 @@ fn a_face_found_again_too_far_from_its_track_is_joined_to_it_by_its_picture() {
     // match it: its coasting region and its reach back from frame 4 (not
     // the line between its two places).
     for frame in &joined[1..4] {
+        assert_eq!(frame.blur.regions.len(), 2, "frame {}: {:?}", frame.tag, frame.blur.regions);
+    }
+}
+
+/// A still 40-px face, shown on every frame, missed by the detection on
+/// frame 8 and found again on frame 12. Followed to frame 8 by its picture,
+/// its track is kept there, but the detector did not find it there: found
+/// on frame 12, it keeps both readings on the frames between, its coasting
+/// region and its reach back from frame 12, as a coasting track matched
+/// does (the detection may be another face come in beside where the
+/// picture led), not the line between its two places.
+#[test]
+fn a_face_followed_to_a_detection_frame_and_found_on_the_next_keeps_both_readings_between() {
+    let truth = |_: u32| vec![face(100.0, 80.0, 40.0)];
+    let mut rig = rig(Box::new(truth), 110_000_000, &[8], &[], config());
+    let released = run_frames(&mut rig.stage, |i| showing(&truth(i), i), 13);
+    assert_eq!(rig.runs.lock().unwrap().clone(), vec![0, 4, 8, 12], "detections must come 4 frames apart");
+    assert_faces_covered(&released, truth, (W, H));
+    for frame in &released[5..8] {
+        assert_eq!(frame.blur.regions.len(), 1, "frame {}: seen on 4 and followed to 8", frame.tag);
+    }
+    for frame in &released[9..12] {
         assert_eq!(frame.blur.regions.len(), 2, "frame {}: {:?}", frame.tag, frame.blur.regions);
     }
 }

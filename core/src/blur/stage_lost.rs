@@ -127,14 +127,20 @@ impl<T> BlurStage<T> {
         // A face followed to here on every frame is seen here: its track is
         // kept and coasts on from where it was found.
         for sighting in &carried {
-            self.tracker.refresh(sighting.id, &sighting.found_region());
+            if self.tracker.refresh(sighting.id, &sighting.found_region()) {
+                log::trace!("face track {} kept where its picture was followed to", sighting.id);
+                self.refreshed.push(sighting.id);
+            }
         }
         self.sightings = carried;
     }
 
     /// Adds the pictures of the faces the detector found on the newest
     /// buffered frame to the sightings, to follow them forward if the next
-    /// detection loses them.
+    /// detection loses them. `after` is the tracks as the detector left
+    /// them: a track refreshed where its picture was followed to is not
+    /// seen there, and keeps the picture it was followed by (carried)
+    /// rather than one cut from a detection box that is not its face's.
     pub(super) fn take_sightings(&mut self, after: &[Track], detections: &[FaceBox]) {
         let Some(frames) = self.held_frames(&[]) else { return };
         let Some(newest) = frames.lumas.last() else { return };

@@ -2,7 +2,8 @@
 //! where the detector missed it or did not run: detections are matched to
 //! tracks by IoU against each track's prediction (carried by the camera's
 //! measured motion, when known, plus its own constant velocity in the
-//! scene); an unmatched track coasts for `keep_alive_frames`; a box
+//! scene); an unmatched track coasts for `keep_alive_frames` (from where
+//! its face's picture was last followed to, if it was: `refresh`); a box
 //! never shrinks by more than `max_shrink_per_frame`, so the blurred region
 //! does not flicker when a detection comes back smaller.
 
@@ -39,13 +40,20 @@ pub struct Track {
     pub velocity: (f32, f32),
     /// How far the camera's motion carried the track since it was last seen.
     pub carried: (f32, f32),
-    /// 0 on a frame where the detector found it.
+    /// 0 on a frame where the detector found it, or its picture was
+    /// followed to ([`FaceTracker::refresh`]).
     pub frames_since_seen: u32,
     /// Of those frames, the ones whose camera motion was not measured (the
     /// track was not carried with the picture there).
     pub unmeasured_since_seen: u32,
     /// How many detections the track has followed.
     pub detections: u32,
+    /// Frames from the detection that last found it to the frame its
+    /// picture was last followed to (0 unless refreshed since), and of
+    /// those the ones whose camera motion was not measured: its coasting
+    /// room counts them too (`coverage::coasting_room`).
+    pub followed_frames: u32,
+    pub followed_unmeasured: u32,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +89,8 @@ impl FaceTracker {
                 frames_since_seen: 0,
                 unmeasured_since_seen: 0,
                 detections: 1,
+                followed_frames: 0,
+                followed_unmeasured: 0,
             });
             self.next_id += 1;
         }
@@ -116,15 +126,19 @@ impl FaceTracker {
     /// Marks the coasting track `lost` as seen on this frame where its
     /// face's picture was followed to, on every frame since the detector
     /// lost it (`follow_forward.rs`): it is kept while it is followed, not
-    /// only for `keep_alive_frames`, and coasts on from there. `region`:
-    /// its region there, sized as a track's (the face plus slack). Its
-    /// velocity is measured as for a detection; its detection count is not
-    /// raised. False, and nothing changed, unless `lost` is coasting.
+    /// only for `keep_alive_frames`, and coasts on from there; its coasting
+    /// room still counts from its last detection (`followed_frames`).
+    /// `region`: its region there, sized as a track's (the face plus
+    /// slack). Its velocity is measured as for a detection; its detection
+    /// count is not raised. False, and nothing changed, unless `lost` is
+    /// coasting.
     pub fn refresh(&mut self, lost: u64, region: &FaceBox) -> bool {
         let Some(track) = self.tracks.iter_mut().find(|t| t.id == lost && t.frames_since_seen > 0) else {
             return false;
         };
-        let first_motion = track.detections == 1;
+        let first_motion = never_moved(track);
+        track.followed_frames += track.frames_since_seen;
+        track.followed_unmeasured += track.unmeasured_since_seen;
         place(track, &without_slack(region), first_motion, &self.config);
         true
     }
@@ -178,8 +192,15 @@ impl FaceTracker {
 /// that region: detector jitter does not redraw the blur (no flicker). The
 /// region is the detection plus a little slack, so jitter stays inside it.
 fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
+    let first_motion = never_moved(track);
     track.detections += 1;
-    place(track, detection, track.detections == 2, config);
+    (track.followed_frames, track.followed_unmeasured) = (0, 0);
+    place(track, detection, first_motion, config);
+}
+
+/// No motion of `track` was measured yet: detected once, never refreshed.
+fn never_moved(track: &Track) -> bool {
+    track.detections == 1 && track.followed_frames == 0
 }
 
 /// Moves `track` onto where its face was seen (`at`), as [`follow`]
@@ -390,6 +411,8 @@ mod tests {
         assert!(tracker.refresh(0, &followed));
         let track = tracker.tracks()[0].clone();
         assert_eq!((track.frames_since_seen, track.detections), (0, 1), "seen, but not detected");
+        // Its coasting room still counts the four frames since it was detected.
+        assert_eq!((track.followed_frames, track.followed_unmeasured), (4, 0));
         // Its region where followed, no larger: slack is not added twice.
         assert!(track.region.iou(&followed) > 0.99, "{:?} vs {followed:?}", track.region);
         // 24 px over the four frames since it was seen.
@@ -400,6 +423,11 @@ mod tests {
             assert!(tracks.iter().any(|t| t.id == 0), "dropped {frame} frames after it was followed");
         }
         assert!((tracker.tracks()[0].region.centre().0 - (34.0 + 20.0 + 30.0)).abs() < 1e-3);
-        assert!(tracker.coast(STILL).iter().all(|t| t.id != 0));
+        assert_eq!(tracker.tracks()[0].frames_since_seen, 5, "dropped on the next frame");
+        // Refreshed again, then detected: the count starts over.
+        assert!(tracker.refresh(0, &with_slack(&face(60.0, 10.0, 40.0))));
+        assert_eq!(tracker.tracks()[0].followed_frames, 4 + 5);
+        let track = &tracker.observe(&[face(62.0, 10.0, 40.0)], STILL)[0];
+        assert_eq!((track.followed_frames, track.detections), (0, 2));
     }
 }
