@@ -170,7 +170,26 @@ fn own_stray(config: &BlurConfig, start: &FaceBox, end: &FaceBox) -> f32 {
 /// A coasting track's region (a face the detector no longer finds): its
 /// region grown by [`coasting_room`].
 pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
-    grown(&track.region, coasting_room(track, config))
+    with_course(track, grown(&track.region, coasting_room(track, config)), config)
+}
+
+/// `region`, a refreshed track's, holding also where it would be coasting
+/// from its last detection ([`Track::course`]): a follow may have drifted,
+/// so its region is never less than it would have been without the refresh.
+pub(super) fn with_course(track: &Track, region: FaceBox, config: &BlurConfig) -> FaceBox {
+    let Some(course) = &track.course else { return region };
+    let rate = |measured| stray_per_frame(config, &course.region, &course.region, measured);
+    let frames = track.frames_since_detected();
+    let unmeasured = (track.unmeasured_since_seen + track.followed_unmeasured).min(frames);
+    let room = rate(true) * (frames - unmeasured) as f32 + rate(false) * unmeasured as f32;
+    bounding(&region, &grown(&course.region, room))
+}
+
+/// The smallest box holding `a` and `b`.
+fn bounding(a: &FaceBox, b: &FaceBox) -> FaceBox {
+    let (x, y) = (a.x.min(b.x), a.y.min(b.y));
+    let (right, bottom) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
+    FaceBox { x, y, width: right - x, height: bottom - y, score: a.score }
 }
 
 /// How far a coasting track's face may be from its coasted region: the
@@ -189,13 +208,8 @@ pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
 pub(super) fn coasting_room(track: &Track, config: &BlurConfig) -> f32 {
     let rate = |measured| stray_per_frame(config, &track.region, &track.region, measured);
     debug_assert!(track.unmeasured_since_seen <= track.frames_since_seen);
-    // A track refreshed where its picture was followed to is re-centred
-    // there, but its room counts from the detection that last found it (a
-    // follow may have drifted), up to the most a track coasts.
-    let frames = (track.frames_since_seen + track.followed_frames)
-        .min(config.tracker.keep_alive_frames.max(track.frames_since_seen));
-    let unmeasured = (track.unmeasured_since_seen + track.followed_unmeasured).min(frames);
-    let measured = frames - unmeasured;
+    let unmeasured = track.unmeasured_since_seen.min(track.frames_since_seen);
+    let measured = track.frames_since_seen - unmeasured;
     rate(true) * measured as f32 + rate(false) * unmeasured as f32
 }
 
@@ -216,7 +230,11 @@ pub(super) fn coasting_room_on_detection_frame(
 
 /// The track `id` if the detector found it on that detection frame.
 pub(super) fn seen_at(tracks: &[Track], id: u64) -> Option<&Track> {
-    tracks.iter().find(|t| t.id == id && t.frames_since_seen == 0)
+    // Not a track refreshed there (`FaceTracker::refresh`): its picture was
+    // followed there, but the detector did not find it, so a detection
+    // matched to it next may be another face come in beside where the
+    // picture led; it keeps its coasting region and its reach back.
+    tracks.iter().find(|t| t.id == id && t.frames_since_seen == 0 && t.followed_frames == 0)
 }
 
 /// The middle of `inner` lies in `outer`.
@@ -250,6 +268,7 @@ fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tracker::Course;
     use super::*;
 
     const REGION: FaceBox = FaceBox { x: 100.0, y: 100.0, width: 50.0, height: 50.0, score: 0.9 };
@@ -266,6 +285,7 @@ mod tests {
             unmeasured_since_seen: unmeasured,
             followed_frames: 0,
             followed_unmeasured: 0,
+            course: None,
             detections: 2,
         }
     }
@@ -294,16 +314,28 @@ mod tests {
     }
 
     #[test]
-    fn a_track_refreshed_where_its_picture_was_followed_keeps_its_room_since_it_was_detected() {
+    fn a_refreshed_tracks_region_holds_where_it_would_be_coasting_from_its_detection() {
         // Detected, then followed for 8 frames (2 not measured) and refreshed
-        // there, then coasting 3 frames (1 not measured): its room counts all
-        // 11 frames, as if it had coasted since it was detected.
+        // 100 px to the right of its course, then coasting 3 frames (1 not
+        // measured).
         let config = BlurConfig { face_deviation_share_per_frame: 0.0, ..BlurConfig::default() };
-        let refreshed = Track { followed_frames: 8, followed_unmeasured: 2, ..track(3, 1) };
-        assert_eq!(coasting_room(&refreshed, &config), 8.0 * 4.0 + 3.0 * 12.0);
-        // Followed for long: at most the room of a track coasting for as long
-        // as it is kept (15 frames, 3 of them not measured).
-        let long = Track { followed_frames: 300, followed_unmeasured: 2, ..track(3, 1) };
-        assert_eq!(coasting_room(&long, &config), 12.0 * 4.0 + 3.0 * 12.0);
+        let course = Course { region: REGION, velocity: (0.0, 0.0) };
+        let refreshed = Track {
+            region: FaceBox { x: REGION.x + 100.0, ..REGION },
+            followed_frames: 8,
+            followed_unmeasured: 2,
+            course: Some(course),
+            ..track(3, 1)
+        };
+        // Its own room counts from the refresh (2 × 4 + 12 px); its course's
+        // from the detection, all 11 frames (8 × 4 + 3 × 12 px).
+        let own = grown(&refreshed.region, 2.0 * 4.0 + 12.0);
+        let from_the_detection = grown(&REGION, 8.0 * 4.0 + 3.0 * 12.0);
+        let region = coasting_region(&refreshed, &config);
+        assert_eq!(region, bounding(&own, &from_the_detection));
+        // From the course's left edge to its own right edge.
+        assert_eq!((region.x, region.width), (REGION.x - 68.0, 68.0 + 100.0 + 50.0 + 20.0));
+        // Without a course: its own region only.
+        assert_eq!(coasting_region(&Track { course: None, ..refreshed }, &config), own);
     }
 }

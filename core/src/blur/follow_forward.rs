@@ -18,7 +18,9 @@
 //! its track is kept and coasts on from where it was found
 //! (`FaceTracker::refresh`), so a face the detector no longer finds stays
 //! blurred for as long as its picture is followed, not only for the frames
-//! a track is kept.
+//! a track is kept. While a track coasting from its last detection would
+//! still be kept, its region also holds that track's (`Track::course`):
+//! a follow that drifted narrows no frame after a miss.
 //!
 //! As in `trace_back.rs`, a match on another face's place is refused, and
 //! only a match narrows the blur, never past the coasting region.
@@ -66,9 +68,7 @@ impl Sighting {
         let (id, region, velocity) = (track.id, track.region, track.velocity);
         Some(Self { id, look, region, at: region, centre: region.centre(), scale: 1.0, velocity })
     }
-}
 
-impl Sighting {
     /// Its track's region where its picture was found on the newest
     /// detection frame: the region it was taken with, at the size the
     /// picture was found at, centred where it was found, with the match's
@@ -199,6 +199,7 @@ mod tests {
             detections: 2,
             followed_frames: 0,
             followed_unmeasured: 0,
+            course: None,
         };
         let sighting = Sighting::take(&seen, (W, H), &track, &region).unwrap();
         let frames: Vec<Vec<u8>> = places

@@ -31,7 +31,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use super::coverage::{
-    coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame,
+    coasting_room_on_detection_frame, grown, in_between, reached_back, seen_at, stray, stray_per_frame, with_course,
 };
 use super::detector::{FaceBox, FaceDetector};
 use super::follow_forward::Sighting;
@@ -253,9 +253,6 @@ pub struct BlurStage<T> {
     /// The pictures of the faces seen on the newest detection frame, to
     /// follow them forward if the next detection loses them.
     sightings: Vec<Sighting>,
-    /// The tracks refreshed on the newest detection frame where their
-    /// faces' pictures were followed to (`FaceTracker::refresh`).
-    refreshed: Vec<u64>,
 }
 
 impl<T> BlurStage<T> {
@@ -281,7 +278,6 @@ impl<T> BlurStage<T> {
             retry_next: false,
             last_pyramid: None,
             sightings: Vec::new(),
-            refreshed: Vec::new(),
             budget_ns: config.frame_budget_ns.unwrap_or(DEFAULT_FRAME_BUDGET_NS),
         })
     }
@@ -419,17 +415,10 @@ impl<T> BlurStage<T> {
     /// Releases the buffer once the newest frame's detections are known.
     fn release_covered(&mut self, detections: Vec<FaceBox>) -> Vec<ReleasedFrame<T>> {
         let span = self.buffer.len();
-        // Where every track stood at the previous detection, then its
-        // coasted position on each frame in between. A track refreshed there
-        // (its face followed there by its picture, not found by the detector)
-        // counts as not seen there, as does one joined below: matched now, it
-        // keeps its coasting region and its reach back, for the detection
-        // may be another face come in beside where the picture led.
-        let refreshed = std::mem::take(&mut self.refreshed);
+        // Where every track stood at the previous detection (a track joined
+        // below then counts as not seen there, as does one refreshed there:
+        // `seen_at`), then its coasted position on each frame in between.
         let mut before: Vec<Track> = self.tracker.tracks().to_vec();
-        for track in before.iter_mut().filter(|t| refreshed.contains(&t.id)) {
-            track.frames_since_seen = track.frames_since_seen.max(1);
-        }
         let mut coasted: Vec<Vec<Track>> = Vec::with_capacity(span.saturating_sub(1));
         for _ in 1..span {
             coasted.push(self.tracker.coast(self.buffer[coasted.len()].motion).to_vec());
@@ -532,7 +521,8 @@ impl<T> BlurStage<T> {
     fn coasting_on_detection_frame(&self, track: &Track, before: &[Track], motions: &[Option<(f32, f32)>]) -> FaceBox {
         let (start, span) = (seen_at(before, track.id), motions.len());
         let path_measured = motions.iter().all(Option::is_some);
-        grown(&track.region, coasting_room_on_detection_frame(track, start, span, path_measured, &self.config))
+        let room = coasting_room_on_detection_frame(track, start, span, path_measured, &self.config);
+        with_course(track, grown(&track.region, room), &self.config)
     }
 
     /// The buffered frames' luma planes, oldest first, with their

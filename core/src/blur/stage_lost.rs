@@ -129,7 +129,6 @@ impl<T> BlurStage<T> {
         for sighting in &carried {
             if self.tracker.refresh(sighting.id, &sighting.found_region()) {
                 log::trace!("face track {} kept where its picture was followed to", sighting.id);
-                self.refreshed.push(sighting.id);
             }
         }
         self.sightings = carried;

@@ -49,11 +49,30 @@ pub struct Track {
     /// How many detections the track has followed.
     pub detections: u32,
     /// Frames from the detection that last found it to the frame its
-    /// picture was last followed to (0 unless refreshed since), and of
-    /// those the ones whose camera motion was not measured: its coasting
-    /// room counts them too (`coverage::coasting_room`).
+    /// picture was last followed to (0 unless refreshed since).
     pub followed_frames: u32,
+    /// Of those, the ones whose camera motion was not measured.
     pub followed_unmeasured: u32,
+    /// For a refreshed track, where it would be had it coasted on from its
+    /// last detection, while such a track would still be kept: its region
+    /// holds that one's too (`coverage::coasting_region`), as a follow may
+    /// have drifted.
+    pub course: Option<Course>,
+}
+
+/// A track's course from its last detection: its region and velocity then,
+/// moved on every frame as a coasting track is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Course {
+    pub region: FaceBox,
+    pub velocity: (f32, f32),
+}
+
+impl Track {
+    /// Frames since the detector last found it, refreshed or not.
+    pub fn frames_since_detected(&self) -> u32 {
+        self.frames_since_seen + self.followed_frames
+    }
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +110,7 @@ impl FaceTracker {
                 detections: 1,
                 followed_frames: 0,
                 followed_unmeasured: 0,
+                course: None,
             });
             self.next_id += 1;
         }
@@ -126,20 +146,25 @@ impl FaceTracker {
     /// Marks the coasting track `lost` as seen on this frame where its
     /// face's picture was followed to, on every frame since the detector
     /// lost it (`follow_forward.rs`): it is kept while it is followed, not
-    /// only for `keep_alive_frames`, and coasts on from there; its coasting
-    /// room still counts from its last detection (`followed_frames`).
-    /// `region`: its region there, sized as a track's (the face plus
-    /// slack). Its velocity is measured as for a detection; its detection
-    /// count is not raised. False, and nothing changed, unless `lost` is
-    /// coasting.
+    /// only for `keep_alive_frames`, and coasts on from there, never
+    /// smaller; its course from its last detection is kept beside
+    /// ([`Track::course`]). `region`: its region there, sized as a track's
+    /// (the face plus slack). Its velocity is measured as for a detection;
+    /// its detection count is not raised. False, and nothing changed,
+    /// unless `lost` is coasting.
     pub fn refresh(&mut self, lost: u64, region: &FaceBox) -> bool {
         let Some(track) = self.tracks.iter_mut().find(|t| t.id == lost && t.frames_since_seen > 0) else {
             return false;
         };
         let first_motion = never_moved(track);
+        // Its first refresh since the detection: its course from there.
+        if track.followed_frames == 0 {
+            track.course = Some(Course { region: track.region, velocity: track.velocity });
+        }
         track.followed_frames += track.frames_since_seen;
         track.followed_unmeasured += track.unmeasured_since_seen;
-        place(track, &without_slack(region), first_motion, &self.config);
+        let at_least = centred_on(region, (track.region.width, track.region.height));
+        place(track, &without_slack(&at_least), first_motion, &self.config);
         true
     }
 
@@ -158,6 +183,13 @@ impl FaceTracker {
             track.region.y += track.velocity.1 + camera.1;
             track.carried = (track.carried.0 + camera.0, track.carried.1 + camera.1);
             track.frames_since_seen += 1;
+            if let Some(course) = &mut track.course {
+                course.region.x += course.velocity.0 + camera.0;
+                course.region.y += course.velocity.1 + camera.1;
+            }
+            if track.frames_since_detected() > keep {
+                track.course = None;
+            }
             track.frames_since_seen <= keep
         });
     }
@@ -194,7 +226,7 @@ impl FaceTracker {
 fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     let first_motion = never_moved(track);
     track.detections += 1;
-    (track.followed_frames, track.followed_unmeasured) = (0, 0);
+    (track.followed_frames, track.followed_unmeasured, track.course) = (0, 0, None);
     place(track, detection, first_motion, config);
 }
 
@@ -237,6 +269,13 @@ fn place(track: &mut Track, at: &FaceBox, first_motion: bool, config: &TrackerCo
 fn with_slack(b: &FaceBox) -> FaceBox {
     let (dx, dy) = (b.width * SLACK, b.height * SLACK);
     FaceBox { x: b.x - dx, y: b.y - dy, width: b.width + 2.0 * dx, height: b.height + 2.0 * dy, score: b.score }
+}
+
+/// `region`, grown to at least `least` (width, height) about its centre.
+fn centred_on(region: &FaceBox, least: (f32, f32)) -> FaceBox {
+    let (width, height) = (region.width.max(least.0), region.height.max(least.1));
+    let (x, y) = region.centre();
+    FaceBox { x: x - width / 2.0, y: y - height / 2.0, width, height, score: region.score }
 }
 
 fn without_slack(region: &FaceBox) -> FaceBox {
@@ -408,8 +447,12 @@ mod tests {
         let followed = with_slack(&face(34.0, 10.0, 40.0));
         assert!(!tracker.refresh(1, &followed), "track 1 is not lost");
         assert!(!tracker.refresh(7, &followed), "no track 7");
+        let coasted = tracker.tracks()[0].region;
         assert!(tracker.refresh(0, &followed));
         let track = tracker.tracks()[0].clone();
+        // Its course from the detection kept beside, while a track coasting
+        // from there would be kept (one more frame).
+        assert_eq!(track.course, Some(Course { region: coasted, velocity: (0.0, 0.0) }));
         assert_eq!((track.frames_since_seen, track.detections), (0, 1), "seen, but not detected");
         // Its coasting room still counts the four frames since it was detected.
         assert_eq!((track.followed_frames, track.followed_unmeasured), (4, 0));
@@ -421,12 +464,17 @@ mod tests {
         for frame in 1..=5 {
             let tracks = tracker.coast(STILL);
             assert!(tracks.iter().any(|t| t.id == 0), "dropped {frame} frames after it was followed");
+            assert_eq!(tracks[0].course.is_some(), frame < 2, "frame {frame}");
         }
         assert!((tracker.tracks()[0].region.centre().0 - (34.0 + 20.0 + 30.0)).abs() < 1e-3);
         assert_eq!(tracker.tracks()[0].frames_since_seen, 5, "dropped on the next frame");
-        // Refreshed again, then detected: the count starts over.
-        assert!(tracker.refresh(0, &with_slack(&face(60.0, 10.0, 40.0))));
-        assert_eq!(tracker.tracks()[0].followed_frames, 4 + 5);
+        // Refreshed again, on a smaller match: never smaller; no new course
+        // (its detection is too long ago). Then detected: the count starts
+        // over.
+        assert!(tracker.refresh(0, &with_slack(&face(65.0, 15.0, 30.0))));
+        let track = &tracker.tracks()[0];
+        assert_eq!((track.followed_frames, track.course), (4 + 5, None));
+        assert_eq!((track.region.width, track.region.centre()), (followed.width, (80.0, 30.0)));
         let track = &tracker.observe(&[face(62.0, 10.0, 40.0)], STILL)[0];
         assert_eq!((track.followed_frames, track.detections), (0, 2));
     }
