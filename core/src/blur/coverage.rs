@@ -177,19 +177,19 @@ pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
 /// from its last detection ([`Track::course`]): a follow may have drifted,
 /// so its region is never less than it would have been without the refresh.
 pub(super) fn with_course(track: &Track, region: FaceBox, config: &BlurConfig) -> FaceBox {
-    let Some(course) = &track.course else { return region };
+    course_region(track, config).map_or(region, |course| region.union(&course))
+}
+
+/// A refreshed track's region had it coasted on from its last detection,
+/// while such a track would be kept ([`Track::course`]): where its face is
+/// searched for by its picture, as it was before the refresh.
+pub(super) fn course_region(track: &Track, config: &BlurConfig) -> Option<FaceBox> {
+    let course = track.course?;
     let rate = |measured| stray_per_frame(config, &course.region, &course.region, measured);
     let frames = track.frames_since_detected();
     let unmeasured = (track.unmeasured_since_seen + track.followed_unmeasured).min(frames);
     let room = rate(true) * (frames - unmeasured) as f32 + rate(false) * unmeasured as f32;
-    bounding(&region, &grown(&course.region, room))
-}
-
-/// The smallest box holding `a` and `b`.
-fn bounding(a: &FaceBox, b: &FaceBox) -> FaceBox {
-    let (x, y) = (a.x.min(b.x), a.y.min(b.y));
-    let (right, bottom) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
-    FaceBox { x, y, width: right - x, height: bottom - y, score: a.score }
+    Some(grown(&course.region, room))
 }
 
 /// How far a coasting track's face may be from its coasted region: the
@@ -332,7 +332,7 @@ mod tests {
         let own = grown(&refreshed.region, 2.0 * 4.0 + 12.0);
         let from_the_detection = grown(&REGION, 8.0 * 4.0 + 3.0 * 12.0);
         let region = coasting_region(&refreshed, &config);
-        assert_eq!(region, bounding(&own, &from_the_detection));
+        assert_eq!(region, own.union(&from_the_detection));
         // From the course's left edge to its own right edge.
         assert_eq!((region.x, region.width), (REGION.x - 68.0, 68.0 + 100.0 + 50.0 + 20.0));
         // Without a course: its own region only.

@@ -43,6 +43,14 @@ impl FaceBox {
 
     /// The part of this box inside `other` (empty when disjoint), with
     /// this box's score.
+    /// The smallest box holding both, with the higher score.
+    pub fn union(&self, other: &FaceBox) -> FaceBox {
+        let (x0, y0) = (self.x.min(other.x), self.y.min(other.y));
+        let x1 = (self.x + self.width).max(other.x + other.width);
+        let y1 = (self.y + self.height).max(other.y + other.height);
+        FaceBox { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: self.score.max(other.score) }
+    }
+
     pub fn intersection(&self, other: &FaceBox) -> FaceBox {
         let (x0, y0) = (self.x.max(other.x), self.y.max(other.y));
         let x1 = (self.x + self.width).min(other.x + other.width);
@@ -328,18 +336,11 @@ fn merge_overlaps(mut boxes: Vec<FaceBox>, max_iou: f32) -> Vec<FaceBox> {
     let mut merged: Vec<FaceBox> = Vec::with_capacity(boxes.len());
     for candidate in boxes {
         match merged.iter_mut().find(|m| m.iou(&candidate) > max_iou) {
-            Some(kept) => *kept = union(kept, &candidate),
+            Some(kept) => *kept = kept.union(&candidate),
             None => merged.push(candidate),
         }
     }
     merged
-}
-
-/// The smallest box holding both, with the higher score.
-fn union(a: &FaceBox, b: &FaceBox) -> FaceBox {
-    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
-    let (x1, y1) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
-    FaceBox { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: a.score.max(b.score) }
 }
 
 fn check_frame(frame: &I420Image) -> Result<(), DetectError> {

@@ -458,7 +458,7 @@ impl<T> BlurStage<T> {
             .collect();
         regions.push(self.on_detection_frame(&before, &after, &tight, &motions));
         if self.config.follow_lost_faces {
-            self.follow_lost_forward(&after, &tracked, &followed, &motions, &mut regions);
+            self.follow_lost_forward((&coasted, &after), &tracked, &followed, &motions, &mut regions);
             self.take_sightings(&after, &detections);
         }
         let mut released = Vec::with_capacity(span);

@@ -5,7 +5,7 @@
 //! where their pictures are found; taking the pictures of the faces seen on
 //! the detection frame, to follow them after the next one.
 
-use super::super::coverage::{coasting_region, holds_middle};
+use super::super::coverage::{coasting_region, course_region, holds_middle};
 use super::super::detector::FaceBox;
 use super::super::follow_forward::{follow_forward, joins, Sighting};
 use super::super::tracker::Track;
@@ -57,9 +57,16 @@ impl<T> BlurStage<T> {
             .map(|tracks| tracks.iter().map(|t| (t.id, coasting_region(t, &self.config))).collect())
             .collect();
         let is_lost = |id: u64| on_detection_frame.iter().any(|(lost, _)| *lost == id);
-        let mut bounds: Vec<Vec<(u64, FaceBox)>> =
-            places.iter().map(|frame| frame.iter().filter(|(id, _)| is_lost(*id)).copied().collect()).collect();
-        bounds.push(on_detection_frame.clone());
+        let mut bounds: Vec<Vec<(u64, FaceBox)>> = places
+            .iter()
+            .zip(coasted)
+            .map(|(frame, tracks)| {
+                let lost = frame.iter().filter(|(id, _)| is_lost(*id));
+                lost.map(|&(id, region)| (id, self.search_bound(tracks, id, region))).collect()
+            })
+            .collect();
+        bounds
+            .push(on_detection_frame.iter().map(|&(id, region)| (id, self.search_bound(&after, id, region))).collect());
         let matched = after.iter().filter(|t| t.frames_since_seen == 0 && !opened(t)).map(detected);
         places.push(on_detection_frame.iter().copied().chain(matched).collect());
         let pairs = {
@@ -92,7 +99,7 @@ impl<T> BlurStage<T> {
     /// found.
     pub(super) fn follow_lost_forward(
         &mut self,
-        after: &[Track],
+        (coasted, after): (&[Vec<Track>], &[Track]),
         tracked: &[Vec<(u64, FaceBox)>],
         followed: &[u64],
         motions: &[Option<(f32, f32)>],
@@ -111,7 +118,14 @@ impl<T> BlurStage<T> {
         let entries = |index: usize, at: &[usize]| -> Vec<(u64, FaceBox)> {
             at.iter().filter_map(|&j| regions.get(index)?.get(j).copied()).collect()
         };
-        let bounds: Vec<Vec<(u64, FaceBox)>> = lost_at.iter().enumerate().map(|(i, at)| entries(i, at)).collect();
+        let bound_on = |index: usize, (id, region): (u64, FaceBox)| {
+            (id, self.search_bound(coasted.get(index).map_or(after, Vec::as_slice), id, region))
+        };
+        let bounds: Vec<Vec<(u64, FaceBox)>> = lost_at
+            .iter()
+            .enumerate()
+            .map(|(i, at)| entries(i, at).into_iter().map(|entry| bound_on(i, entry)).collect())
+            .collect();
         let (found, carried) = {
             let Some(frames) = self.held_frames(motions) else { return };
             follow_forward(&frames, &sightings, &bounds, regions, &self.config)
@@ -132,6 +146,17 @@ impl<T> BlurStage<T> {
             }
         }
         self.sightings = carried;
+    }
+
+    /// Where a lost face `id` (one of `tracks`, on one frame) is searched
+    /// for by its picture, with `region` its coasting region: for a track
+    /// refreshed since its last detection, only its course's region
+    /// (`coverage::course_region`), as it would have been searched for
+    /// without the refresh. A match outside it would narrow a frame the
+    /// course covered, and a follow may have drifted.
+    fn search_bound(&self, tracks: &[Track], id: u64, region: FaceBox) -> FaceBox {
+        let track = tracks.iter().find(|t| t.id == id);
+        track.and_then(|t| course_region(t, &self.config)).unwrap_or(region)
     }
 
     /// Adds the pictures of the faces the detector found on the newest

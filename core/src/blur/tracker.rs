@@ -54,9 +54,11 @@ pub struct Track {
     /// Of those, the ones whose camera motion was not measured.
     pub followed_unmeasured: u32,
     /// For a refreshed track, where it would be had it coasted on from its
-    /// last detection, while such a track would still be kept: its region
-    /// holds that one's too (`coverage::coasting_region`), as a follow may
-    /// have drifted.
+    /// last detection, while such a track would still be kept. A follow may
+    /// have drifted, so its region holds that one's too
+    /// (`coverage::coasting_region`), its picture is searched for only
+    /// there, and a detection matched to it that the course would not have
+    /// matched leaves the course coasting as a track of its own.
     pub course: Option<Course>,
 }
 
@@ -93,12 +95,15 @@ impl FaceTracker {
     pub fn observe(&mut self, detections: &[FaceBox], camera: Option<(f32, f32)>) -> &[Track] {
         self.advance(camera);
         let mut unmatched: Vec<bool> = vec![true; detections.len()];
+        let mut courses = Vec::new();
         for (track_index, detection_index) in self.greedy_matches(detections) {
             unmatched[detection_index] = false;
             let config = self.config;
             let track = &mut self.tracks[track_index];
+            courses.extend(off_course(track, &detections[detection_index], &config));
             follow(track, &detections[detection_index], &config);
         }
+        self.keep_coasting(courses);
         for (detection, _) in detections.iter().zip(&unmatched).filter(|(_, &new)| new) {
             self.tracks.push(Track {
                 id: self.next_id,
@@ -141,6 +146,14 @@ impl FaceTracker {
         follow(&mut self.tracks[lost_index], detection, &self.config);
         self.tracks.remove(new_index);
         true
+    }
+
+    /// Adds coasting tracks (from [`off_course`]) under new ids.
+    fn keep_coasting(&mut self, tracks: impl IntoIterator<Item = Track>) {
+        for track in tracks {
+            self.tracks.push(Track { id: self.next_id, ..track });
+            self.next_id += 1;
+        }
     }
 
     /// Marks the coasting track `lost` as seen on this frame where its
@@ -228,6 +241,30 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
     track.detections += 1;
     (track.followed_frames, track.followed_unmeasured, track.course) = (0, 0, None);
     place(track, detection, first_motion, config);
+}
+
+/// For a refreshed track about to follow `detection` that its course from
+/// its last detection would not have matched (the follow may have drifted
+/// onto another face, and its own may still be on that course), a track
+/// coasting on that course, kept as long as the track would have been
+/// without the refresh. (A join is by the picture searched for on the
+/// course, as without the refresh: `stage_lost.rs`.)
+fn off_course(track: &Track, detection: &FaceBox, config: &TrackerConfig) -> Option<Track> {
+    let course = track.course?;
+    if course.region.iou(detection) >= config.match_iou {
+        return None;
+    }
+    Some(Track {
+        region: course.region,
+        velocity: course.velocity,
+        carried: (0.0, 0.0),
+        frames_since_seen: track.frames_since_detected(),
+        unmeasured_since_seen: track.unmeasured_since_seen + track.followed_unmeasured,
+        followed_frames: 0,
+        followed_unmeasured: 0,
+        course: None,
+        ..track.clone()
+    })
 }
 
 /// No motion of `track` was measured yet: detected once, never refreshed.
@@ -477,5 +514,57 @@ mod tests {
         assert_eq!((track.region.width, track.region.centre()), (followed.width, (80.0, 30.0)));
         let track = &tracker.observe(&[face(62.0, 10.0, 40.0)], STILL)[0];
         assert_eq!((track.followed_frames, track.detections), (0, 2));
+    }
+
+    /// A face walking 5 px a frame, detected on frames 0 and 2 (so it has
+    /// that velocity), then lost while the camera pans 3 px a frame; on
+    /// frame 4 followed to `off` px further on than its course, then
+    /// coasting to frame 6 (keep-alive: 6 frames). Its course on frame 4,
+    /// and the track on frame 6.
+    fn refreshed_off_its_course(off: f32) -> (FaceTracker, FaceBox, Track) {
+        let mut tracker = FaceTracker::new(TrackerConfig { keep_alive_frames: 6, ..TrackerConfig::default() });
+        tracker.observe(&[face(0.0, 100.0, 40.0)], STILL);
+        tracker.coast(STILL);
+        tracker.observe(&[face(10.0, 100.0, 40.0)], STILL);
+        tracker.coast(Some((3.0, 0.0)));
+        tracker.coast(Some((3.0, 0.0)));
+        let on_course = tracker.tracks()[0].region;
+        assert!(tracker.refresh(0, &FaceBox { x: on_course.x + off, ..on_course }));
+        tracker.coast(Some((3.0, 0.0)));
+        let track = tracker.coast(None)[0].clone();
+        (tracker, on_course, track)
+    }
+
+    #[test]
+    fn a_refreshed_tracks_course_moves_as_it_would_have_coasted_and_is_left_coasting_when_it_is_matched() {
+        let (mut tracker, on_course, track) = refreshed_off_its_course(40.0);
+        let course = track.course.expect("kept for 6 frames from frame 2");
+        // Frame 6: its course moved 5 px a frame of its own, and with the
+        // camera where it was measured.
+        assert!((course.region.x - (on_course.x + 2.0 * 5.0 + 3.0)).abs() < 1e-3, "{course:?}");
+        // Matched on frame 7 by a detection beside where its picture led,
+        // which its course would not have matched: its course is left
+        // coasting as a track of its own, 5 frames from its detection (1
+        // not measured), and dropped when the track would have been without
+        // the refresh (after frame 8).
+        let tracks = tracker.observe(&[FaceBox { x: track.region.x + 5.0, ..face(0.0, 100.0, 40.0) }], STILL);
+        assert_eq!(tracks.len(), 2, "{tracks:?}");
+        let coasting = &tracks[1];
+        assert_eq!((coasting.id, coasting.frames_since_seen, coasting.unmeasured_since_seen), (1, 5, 1));
+        assert_eq!(coasting.course, None);
+        assert!((coasting.region.x - (course.region.x + 5.0)).abs() < 1e-3, "{coasting:?}");
+        assert_eq!(tracker.coast(STILL).len(), 2);
+        assert_eq!(tracker.coast(STILL).len(), 1);
+        // Followed to 10 px off its course, then matched by a detection its
+        // course would have matched too: no other track.
+        let (mut tracker, _, track) = refreshed_off_its_course(10.0);
+        // Halfway between the two on frame 7.
+        let course = track.course.unwrap();
+        let (course, refreshed) = (course.region.x + course.velocity.0, track.region.x + track.velocity.0);
+        let on_its_course = face((course + refreshed) / 2.0 + 3.2, track.region.y + 3.2, 40.0);
+        let at = |x: f32| FaceBox { x, ..track.region };
+        assert!(at(refreshed).iou(&on_its_course) >= 0.2, "the refreshed track must match it");
+        assert!(at(course).iou(&on_its_course) >= 0.2, "its course would have matched it");
+        assert_eq!(tracker.observe(&[on_its_course], STILL).len(), 1);
     }
 }
