@@ -168,7 +168,8 @@ fn own_stray(config: &BlurConfig, start: &FaceBox, end: &FaceBox) -> f32 {
 }
 
 /// A coasting track's region (a face the detector no longer finds): its
-/// region grown by [`coasting_room`].
+/// region grown by [`coasting_room`], holding its course's for a refreshed
+/// track ([`with_course`]).
 pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
     with_course(track, grown(&track.region, coasting_room(track, config)), config)
 }
@@ -178,6 +179,17 @@ pub(super) fn coasting_region(track: &Track, config: &BlurConfig) -> FaceBox {
 /// so its region is never less than it would have been without the refresh.
 pub(super) fn with_course(track: &Track, region: FaceBox, config: &BlurConfig) -> FaceBox {
     course_region(track, config).map_or(region, |course| region.union(&course))
+}
+
+/// Where a lost face `id` (one of `tracks`, on one frame) is searched for
+/// by its picture, with `region` its coasting region: for a track refreshed
+/// since its last detection, only its course's region ([`course_region`]),
+/// as it would have been searched for without the refresh. A match outside
+/// it would narrow a frame the course covered, and a follow may have
+/// drifted.
+pub(super) fn search_bound(tracks: &[Track], id: u64, region: FaceBox, config: &BlurConfig) -> FaceBox {
+    let track = tracks.iter().find(|t| t.id == id);
+    track.and_then(|t| course_region(t, config)).unwrap_or(region)
 }
 
 /// A refreshed track's region had it coasted on from its last detection,
@@ -336,6 +348,13 @@ mod tests {
         // From the course's left edge to its own right edge.
         assert_eq!((region.x, region.width), (REGION.x - 68.0, 68.0 + 100.0 + 50.0 + 20.0));
         // Without a course: its own region only.
-        assert_eq!(coasting_region(&Track { course: None, ..refreshed }, &config), own);
+        assert_eq!(coasting_region(&Track { course: None, ..refreshed.clone() }, &config), own);
+        // Its picture is searched for only where its course is: a match
+        // beside it would narrow a frame the course covers.
+        let tracks = [refreshed.clone(), Track { id: 2, course: None, ..refreshed }];
+        let everywhere = FaceBox { x: 0.0, y: 0.0, width: 1280.0, height: 720.0, score: 1.0 };
+        assert_eq!(search_bound(&tracks, 1, everywhere, &config), from_the_detection);
+        assert_eq!(search_bound(&tracks, 2, everywhere, &config), everywhere);
+        assert_eq!(search_bound(&tracks, 3, everywhere, &config), everywhere);
     }
 }

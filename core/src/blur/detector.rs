@@ -41,8 +41,6 @@ impl FaceBox {
         self.width.max(0.0) * self.height.max(0.0)
     }
 
-    /// The part of this box inside `other` (empty when disjoint), with
-    /// this box's score.
     /// The smallest box holding both, with the higher score.
     pub fn union(&self, other: &FaceBox) -> FaceBox {
         let (x0, y0) = (self.x.min(other.x), self.y.min(other.y));
@@ -51,6 +49,8 @@ impl FaceBox {
         FaceBox { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: self.score.max(other.score) }
     }
 
+    /// The part of this box inside `other` (empty when disjoint), with
+    /// this box's score.
     pub fn intersection(&self, other: &FaceBox) -> FaceBox {
         let (x0, y0) = (self.x.max(other.x), self.y.max(other.y));
         let x1 = (self.x + self.width).min(other.x + other.width);

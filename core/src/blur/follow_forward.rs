@@ -19,8 +19,10 @@
 //! (`FaceTracker::refresh`), so a face the detector no longer finds stays
 //! blurred for as long as its picture is followed, not only for the frames
 //! a track is kept. While a track coasting from its last detection would
-//! still be kept, its region also holds that track's (`Track::course`):
-//! a follow that drifted narrows no frame after a miss.
+//! still be kept, a follow may have drifted, so the rest stays as without
+//! the refresh (`Track::course`): the face is searched for only inside that
+//! track's region, its region after a miss also holds that track's, and a
+//! detection that track would have taken is taken by it.
 //!
 //! As in `trace_back.rs`, a match on another face's place is refused, and
 //! only a match narrows the blur, never past the coasting region.
@@ -91,9 +93,10 @@ const BUDGET_SAMPLES: usize = 10_000_000;
 /// that is lost on the first of `frames` forward through them (the held
 /// frames and the detection frame, oldest first; `frames.motions[i]` is the
 /// picture's motion onto frame `i`). `lost[i]` holds the lost faces' bounds
-/// on frame `i` (their coasting regions): a face is followed while it has
-/// one. `places[i]` holds every face's region on frame `i`, where a match
-/// for another face is refused. Returns, per frame, the faces found there,
+/// on frame `i` (their coasting regions, or a refreshed track's course's:
+/// `coverage::search_bound`): a face is followed while it has one.
+/// `places[i]` holds every face's region on frame `i`, where a match for
+/// another face is refused. Returns, per frame, the faces found there,
 /// and the sightings of the faces found on every frame, the last included
 /// (to follow on after the next detection).
 pub(super) fn follow_forward(

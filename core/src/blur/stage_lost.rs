@@ -2,10 +2,12 @@
 //! (`follow_forward.rs`): which faces are lost on each buffered frame and
 //! where a match for one may not be; joining a lost track to a track opened
 //! where its picture was followed to; narrowing the lost faces' regions to
-//! where their pictures are found; taking the pictures of the faces seen on
-//! the detection frame, to follow them after the next one.
+//! where their pictures are found, and keeping the tracks of those followed
+//! to the detection frame (`FaceTracker::refresh`); taking the pictures of
+//! the faces seen on the detection frame, to follow them after the next
+//! one.
 
-use super::super::coverage::{coasting_region, course_region, holds_middle};
+use super::super::coverage::{coasting_region, holds_middle, search_bound};
 use super::super::detector::FaceBox;
 use super::super::follow_forward::{follow_forward, joins, Sighting};
 use super::super::tracker::Track;
@@ -62,11 +64,15 @@ impl<T> BlurStage<T> {
             .zip(coasted)
             .map(|(frame, tracks)| {
                 let lost = frame.iter().filter(|(id, _)| is_lost(*id));
-                lost.map(|&(id, region)| (id, self.search_bound(tracks, id, region))).collect()
+                lost.map(|&(id, region)| (id, search_bound(tracks, id, region, &self.config))).collect()
             })
             .collect();
-        bounds
-            .push(on_detection_frame.iter().map(|&(id, region)| (id, self.search_bound(&after, id, region))).collect());
+        bounds.push(
+            on_detection_frame
+                .iter()
+                .map(|&(id, region)| (id, search_bound(&after, id, region, &self.config)))
+                .collect(),
+        );
         let matched = after.iter().filter(|t| t.frames_since_seen == 0 && !opened(t)).map(detected);
         places.push(on_detection_frame.iter().copied().chain(matched).collect());
         let pairs = {
@@ -96,7 +102,9 @@ impl<T> BlurStage<T> {
     /// held frame, a face of `tracked` (whose entries lead each frame's
     /// regions) not seen at both detections (`followed`); on the detection
     /// frame, a track of `after` (whose regions it holds, in order) not
-    /// found.
+    /// found; `coasted[i]`: the tracks on held frame `i` (for the search
+    /// bounds). Keeps the tracks of the faces followed to the detection
+    /// frame ([`Self::keep_followed`]).
     pub(super) fn follow_lost_forward(
         &mut self,
         (coasted, after): (&[Vec<Track>], &[Track]),
@@ -119,7 +127,7 @@ impl<T> BlurStage<T> {
             at.iter().filter_map(|&j| regions.get(index)?.get(j).copied()).collect()
         };
         let bound_on = |index: usize, (id, region): (u64, FaceBox)| {
-            (id, self.search_bound(coasted.get(index).map_or(after, Vec::as_slice), id, region))
+            (id, search_bound(coasted.get(index).map_or(after, Vec::as_slice), id, region, &self.config))
         };
         let bounds: Vec<Vec<(u64, FaceBox)>> = lost_at
             .iter()
@@ -138,25 +146,18 @@ impl<T> BlurStage<T> {
                 }
             }
         }
-        // A face followed to here on every frame is seen here: its track is
-        // kept and coasts on from where it was found.
-        for sighting in &carried {
+        self.keep_followed(&carried);
+        self.sightings = carried;
+    }
+
+    /// A face followed to the detection frame on every frame (`carried`) is
+    /// seen there: its track is kept and coasts on from where it was found.
+    fn keep_followed(&mut self, carried: &[Sighting]) {
+        for sighting in carried {
             if self.tracker.refresh(sighting.id, &sighting.found_region()) {
                 log::trace!("face track {} kept where its picture was followed to", sighting.id);
             }
         }
-        self.sightings = carried;
-    }
-
-    /// Where a lost face `id` (one of `tracks`, on one frame) is searched
-    /// for by its picture, with `region` its coasting region: for a track
-    /// refreshed since its last detection, only its course's region
-    /// (`coverage::course_region`), as it would have been searched for
-    /// without the refresh. A match outside it would narrow a frame the
-    /// course covered, and a follow may have drifted.
-    fn search_bound(&self, tracks: &[Track], id: u64, region: FaceBox) -> FaceBox {
-        let track = tracks.iter().find(|t| t.id == id);
-        track.and_then(|t| course_region(t, &self.config)).unwrap_or(region)
     }
 
     /// Adds the pictures of the faces the detector found on the newest

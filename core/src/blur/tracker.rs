@@ -103,23 +103,44 @@ impl FaceTracker {
             courses.extend(off_course(track, &detections[detection_index], &config));
             follow(track, &detections[detection_index], &config);
         }
-        self.keep_coasting(courses);
+        self.add_tracks(courses);
+        let mut courses_taken: Vec<u64> = Vec::new();
         for (detection, _) in detections.iter().zip(&unmatched).filter(|(_, &new)| new) {
-            self.tracks.push(Track {
-                id: self.next_id,
-                region: with_slack(detection),
-                velocity: (0.0, 0.0),
-                carried: (0.0, 0.0),
-                frames_since_seen: 0,
-                unmeasured_since_seen: 0,
-                detections: 1,
-                followed_frames: 0,
-                followed_unmeasured: 0,
-                course: None,
-            });
-            self.next_id += 1;
+            let opened = match self.course_matching(detection, &courses_taken) {
+                Some((refreshed, mut on_course)) => {
+                    courses_taken.push(refreshed);
+                    follow(&mut on_course, detection, &self.config);
+                    on_course
+                }
+                None => Track {
+                    id: 0,
+                    region: with_slack(detection),
+                    velocity: (0.0, 0.0),
+                    carried: (0.0, 0.0),
+                    frames_since_seen: 0,
+                    unmeasured_since_seen: 0,
+                    detections: 1,
+                    followed_frames: 0,
+                    followed_unmeasured: 0,
+                    course: None,
+                },
+            };
+            self.add_tracks([opened]);
         }
         &self.tracks
+    }
+
+    /// For a detection no track matched, the course of a refreshed track
+    /// not matched either that matches it, best first, as the track
+    /// coasting from its last detection would have been matched without
+    /// the refresh (its picture may have drifted off the face now found):
+    /// the refreshed track's id, and its course as a track
+    /// ([`course_track`]). Not one of `taken`.
+    fn course_matching(&self, detection: &FaceBox, taken: &[u64]) -> Option<(u64, Track)> {
+        let free = |t: &&Track| t.frames_since_seen > 0 && !taken.contains(&t.id);
+        let courses = self.tracks.iter().filter(free).filter_map(|t| Some((t.id, course_track(t)?)));
+        let matching = courses.filter(|(_, c)| c.region.iou(detection) >= self.config.match_iou);
+        matching.max_by(|(_, a), (_, b)| a.region.iou(detection).total_cmp(&b.region.iou(detection)))
     }
 
     /// Advances one frame on which the detector did not run: every track
@@ -148,8 +169,8 @@ impl FaceTracker {
         true
     }
 
-    /// Adds coasting tracks (from [`off_course`]) under new ids.
-    fn keep_coasting(&mut self, tracks: impl IntoIterator<Item = Track>) {
+    /// Adds `tracks` under new ids.
+    fn add_tracks(&mut self, tracks: impl IntoIterator<Item = Track>) {
         for track in tracks {
             self.tracks.push(Track { id: self.next_id, ..track });
             self.next_id += 1;
@@ -162,9 +183,9 @@ impl FaceTracker {
     /// only for `keep_alive_frames`, and coasts on from there, never
     /// smaller; its course from its last detection is kept beside
     /// ([`Track::course`]). `region`: its region there, sized as a track's
-    /// (the face plus slack). Its velocity is measured as for a detection;
-    /// its detection count is not raised. False, and nothing changed,
-    /// unless `lost` is coasting.
+    /// (the face plus slack; the match's margin may add to it). Its
+    /// velocity is measured as for a detection; its detection count is not
+    /// raised. False, and nothing changed, unless `lost` is coasting.
     pub fn refresh(&mut self, lost: u64, region: &FaceBox) -> bool {
         let Some(track) = self.tracks.iter_mut().find(|t| t.id == lost && t.frames_since_seen > 0) else {
             return false;
@@ -246,14 +267,17 @@ fn follow(track: &mut Track, detection: &FaceBox, config: &TrackerConfig) {
 /// For a refreshed track about to follow `detection` that its course from
 /// its last detection would not have matched (the follow may have drifted
 /// onto another face, and its own may still be on that course), a track
-/// coasting on that course, kept as long as the track would have been
-/// without the refresh. (A join is by the picture searched for on the
-/// course, as without the refresh: `stage_lost.rs`.)
+/// coasting on that course ([`course_track`]). (A join is by the picture
+/// searched for on the course, as without the refresh: `stage_lost.rs`.)
 fn off_course(track: &Track, detection: &FaceBox, config: &TrackerConfig) -> Option<Track> {
+    course_track(track).filter(|on_course| on_course.region.iou(detection) < config.match_iou)
+}
+
+/// A refreshed track's course from its last detection as a track: where,
+/// how fast and how long it would be coasting without the refresh (kept
+/// as long); `None` unless refreshed, or once its course ended.
+fn course_track(track: &Track) -> Option<Track> {
     let course = track.course?;
-    if course.region.iou(detection) >= config.match_iou {
-        return None;
-    }
     Some(Track {
         region: course.region,
         velocity: course.velocity,
@@ -536,7 +560,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refreshed_tracks_course_moves_as_it_would_have_coasted_and_is_left_coasting_when_it_is_matched() {
+    fn a_refreshed_tracks_course_coasts_and_is_matched_as_the_track_would_have_been_without_the_refresh() {
         let (mut tracker, on_course, track) = refreshed_off_its_course(40.0);
         let course = track.course.expect("kept for 6 frames from frame 2");
         // Frame 6: its course moved 5 px a frame of its own, and with the
@@ -555,6 +579,18 @@ mod tests {
         assert!((coasting.region.x - (course.region.x + 5.0)).abs() < 1e-3, "{coasting:?}");
         assert_eq!(tracker.coast(STILL).len(), 2);
         assert_eq!(tracker.coast(STILL).len(), 1);
+        // A detection on its course, which the refreshed track does not
+        // match: its course takes it, with its velocity, as the track
+        // coasting from its detection would have; the refreshed one coasts.
+        let (mut tracker, _, track) = refreshed_off_its_course(40.0);
+        let course = track.course.unwrap();
+        let on_course = face(course.region.x + course.velocity.0 + 3.2, 100.0, 40.0);
+        let tracks = tracker.observe(&[on_course], STILL).to_vec();
+        assert_eq!(tracks.len(), 2, "{tracks:?}");
+        assert_eq!((tracks[0].id, tracks[0].frames_since_seen), (0, 3));
+        let taken = &tracks[1];
+        assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
+        assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
         // Followed to 10 px off its course, then matched by a detection its
         // course would have matched too: no other track.
         let (mut tracker, _, track) = refreshed_off_its_course(10.0);
