@@ -197,11 +197,9 @@ pub(super) fn search_bound(tracks: &[Track], id: u64, region: FaceBox, config: &
 /// searched for by its picture, as it was before the refresh.
 pub(super) fn course_region(track: &Track, config: &BlurConfig) -> Option<FaceBox> {
     let course = track.course?;
-    let rate = |measured| stray_per_frame(config, &course.region, &course.region, measured);
     let frames = track.frames_since_detected();
-    let unmeasured = (track.unmeasured_since_seen + track.followed_unmeasured).min(frames);
-    let room = rate(true) * (frames - unmeasured) as f32 + rate(false) * unmeasured as f32;
-    Some(grown(&course.region, room))
+    let unmeasured = track.unmeasured_since_seen + track.followed_unmeasured;
+    Some(grown(&course.region, room_over(&course.region, frames, unmeasured, config)))
 }
 
 /// How far a coasting track's face may be from its coasted region: the
@@ -218,11 +216,16 @@ pub(super) fn course_region(track: &Track, config: &BlurConfig) -> Option<FaceBo
 /// frame on every such frame); and a velocity learnt across detections
 /// whose interval was not measured, which holds the camera's motion too.
 pub(super) fn coasting_room(track: &Track, config: &BlurConfig) -> f32 {
-    let rate = |measured| stray_per_frame(config, &track.region, &track.region, measured);
     debug_assert!(track.unmeasured_since_seen <= track.frames_since_seen);
-    let unmeasured = track.unmeasured_since_seen.min(track.frames_since_seen);
-    let measured = track.frames_since_seen - unmeasured;
-    rate(true) * measured as f32 + rate(false) * unmeasured as f32
+    room_over(&track.region, track.frames_since_seen, track.unmeasured_since_seen, config)
+}
+
+/// The room to stray of a face of `region`'s size over `frames` frames,
+/// `unmeasured` of them (at most all) without the camera's motion measured.
+fn room_over(region: &FaceBox, frames: u32, unmeasured: u32, config: &BlurConfig) -> f32 {
+    let rate = |measured| stray_per_frame(config, region, region, measured);
+    let unmeasured = unmeasured.min(frames);
+    rate(true) * (frames - unmeasured) as f32 + rate(false) * unmeasured as f32
 }
 
 /// [`coasting_room`] on a detection frame `span` frames after the previous
@@ -261,9 +264,8 @@ pub(super) fn grown(b: &FaceBox, by: f32) -> FaceBox {
 }
 
 /// A box of `size` (width, height) with `b`'s centre.
-pub(super) fn centred(b: &FaceBox, (width, height): (f32, f32)) -> FaceBox {
-    let (cx, cy) = b.centre();
-    FaceBox { x: cx - width / 2.0, y: cy - height / 2.0, width, height, score: b.score }
+pub(super) fn centred(b: &FaceBox, size: (f32, f32)) -> FaceBox {
+    FaceBox::around(b.centre(), size, b.score)
 }
 
 fn lerp(a: &FaceBox, b: &FaceBox, t: f32) -> FaceBox {

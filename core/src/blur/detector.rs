@@ -32,6 +32,11 @@ pub struct FaceBox {
 }
 
 impl FaceBox {
+    /// A box of `size` (width, height) centred on `centre` (x, y).
+    pub fn around(centre: (f32, f32), (width, height): (f32, f32), score: f32) -> FaceBox {
+        FaceBox { x: centre.0 - width / 2.0, y: centre.1 - height / 2.0, width, height, score }
+    }
+
     /// The box's centre (x, y).
     pub fn centre(&self) -> (f32, f32) {
         (self.x + self.width / 2.0, self.y + self.height / 2.0)

@@ -74,11 +74,12 @@ impl Sighting {
     /// Its track's region where its picture was found on the newest
     /// detection frame: the region it was taken with, at the size the
     /// picture was found at, centred where it was found, with the match's
-    /// margin (its place is known to the sampling grid's step).
+    /// margin (its place is known to the sampling grid's step). Not `at`,
+    /// which is cut by the bound it was searched within: a refresh places
+    /// the track on the whole face found.
     pub fn found_region(&self) -> FaceBox {
-        let (width, height) = (self.region.width * self.scale, self.region.height * self.scale);
-        let (x, y) = self.centre;
-        let region = FaceBox { x: x - width / 2.0, y: y - height / 2.0, width, height, score: self.region.score };
+        let size = (self.region.width * self.scale, self.region.height * self.scale);
+        let region = FaceBox::around(self.centre, size, self.region.score);
         grown(&region, self.look.margin_at(self.scale))
     }
 }

@@ -324,7 +324,7 @@ fn place(track: &mut Track, at: &FaceBox, first_motion: bool, config: &TrackerCo
     let keep = (1.0 - config.max_shrink_per_frame.clamp(0.0, 1.0)).powf(frames);
     let width = (at.width * (1.0 + 2.0 * SLACK)).max(track.region.width * keep);
     let height = (at.height * (1.0 + 2.0 * SLACK)).max(track.region.height * keep);
-    track.region = FaceBox { x: now.0 - width / 2.0, y: now.1 - height / 2.0, width, height, score: at.score };
+    track.region = FaceBox::around(now, (width, height), at.score);
 }
 
 fn with_slack(b: &FaceBox) -> FaceBox {
@@ -334,15 +334,13 @@ fn with_slack(b: &FaceBox) -> FaceBox {
 
 /// `region`, grown to at least `least` (width, height) about its centre.
 fn centred_on(region: &FaceBox, least: (f32, f32)) -> FaceBox {
-    let (width, height) = (region.width.max(least.0), region.height.max(least.1));
-    let (x, y) = region.centre();
-    FaceBox { x: x - width / 2.0, y: y - height / 2.0, width, height, score: region.score }
+    let size = (region.width.max(least.0), region.height.max(least.1));
+    FaceBox::around(region.centre(), size, region.score)
 }
 
 fn without_slack(region: &FaceBox) -> FaceBox {
-    let (width, height) = (region.width / (1.0 + 2.0 * SLACK), region.height / (1.0 + 2.0 * SLACK));
-    let (x, y) = region.centre();
-    FaceBox { x: x - width / 2.0, y: y - height / 2.0, width, height, score: region.score }
+    let size = (region.width / (1.0 + 2.0 * SLACK), region.height / (1.0 + 2.0 * SLACK));
+    FaceBox::around(region.centre(), size, region.score)
 }
 
 /// Motion per frame, as a share of the face's size, below which a face counts as standing still.
