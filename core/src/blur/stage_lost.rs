@@ -24,7 +24,9 @@ impl<T> BlurStage<T> {
     /// picture must end on exactly one new face's detection, and no other
     /// lost face's on the same one (`follow_forward::joins`); on the held
     /// frames a match on any other track's region is refused, and on the
-    /// detection frame one on a face a track was matched to. `before`: the
+    /// detection frame one on a face a track was matched to (a refreshed
+    /// track's course that took a detection counts as matched, as the
+    /// track coasting from its detection would have been). `before`: the
     /// tracks at the previous detection, `coasted[i]` on held frame `i`,
     /// `after` now. The tracks after, and the lost tracks joined.
     pub(super) fn rejoin_lost(

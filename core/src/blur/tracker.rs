@@ -57,8 +57,10 @@ pub struct Track {
     /// last detection, while such a track would still be kept. A follow may
     /// have drifted, so its region holds that one's too
     /// (`coverage::coasting_region`), its picture is searched for only
-    /// there, and a detection matched to it that the course would not have
-    /// matched leaves the course coasting as a track of its own.
+    /// there, a detection matched to it that the course would not have
+    /// matched leaves the course coasting as a track of its own, and a
+    /// detection no track matched that the course matches is taken by the
+    /// course, as a track of its own (`FaceTracker::observe`).
     pub course: Option<Course>,
 }
 
@@ -94,53 +96,62 @@ impl FaceTracker {
     /// measured.
     pub fn observe(&mut self, detections: &[FaceBox], camera: Option<(f32, f32)>) -> &[Track] {
         self.advance(camera);
+        let regions: Vec<FaceBox> = self.tracks.iter().map(|t| t.region).collect();
         let mut unmatched: Vec<bool> = vec![true; detections.len()];
-        let mut courses = Vec::new();
-        for (track_index, detection_index) in self.greedy_matches(detections) {
+        let mut left_courses = Vec::new();
+        for (track_index, detection_index) in greedy_matches(&regions, detections, &unmatched, &self.config) {
             unmatched[detection_index] = false;
             let config = self.config;
             let track = &mut self.tracks[track_index];
-            courses.extend(off_course(track, &detections[detection_index], &config));
+            left_courses.extend(off_course(track, &detections[detection_index], &config));
             follow(track, &detections[detection_index], &config);
         }
-        self.add_tracks(courses);
-        let mut courses_taken: Vec<u64> = Vec::new();
+        self.take_on_courses(detections, &mut unmatched, left_courses);
         for (detection, _) in detections.iter().zip(&unmatched).filter(|(_, &new)| new) {
-            let opened = match self.course_matching(detection, &courses_taken) {
-                Some((refreshed, mut on_course)) => {
-                    courses_taken.push(refreshed);
-                    follow(&mut on_course, detection, &self.config);
-                    on_course
-                }
-                None => Track {
-                    id: 0,
-                    region: with_slack(detection),
-                    velocity: (0.0, 0.0),
-                    carried: (0.0, 0.0),
-                    frames_since_seen: 0,
-                    unmeasured_since_seen: 0,
-                    detections: 1,
-                    followed_frames: 0,
-                    followed_unmeasured: 0,
-                    course: None,
-                },
-            };
-            self.add_tracks([opened]);
+            self.add_tracks([Track {
+                id: 0,
+                region: with_slack(detection),
+                velocity: (0.0, 0.0),
+                carried: (0.0, 0.0),
+                frames_since_seen: 0,
+                unmeasured_since_seen: 0,
+                detections: 1,
+                followed_frames: 0,
+                followed_unmeasured: 0,
+                course: None,
+            }]);
         }
         &self.tracks
     }
 
-    /// For a detection no track matched, the course of a refreshed track
-    /// not matched either that matches it, best first, as the track
-    /// coasting from its last detection would have been matched without
-    /// the refresh (its picture may have drifted off the face now found):
-    /// the refreshed track's id, and its course as a track
-    /// ([`course_track`]). Not one of `taken`.
-    fn course_matching(&self, detection: &FaceBox, taken: &[u64]) -> Option<(u64, Track)> {
-        let free = |t: &&Track| t.frames_since_seen > 0 && !taken.contains(&t.id);
-        let courses = self.tracks.iter().filter(free).filter_map(|t| Some((t.id, course_track(t)?)));
-        let matching = courses.filter(|(_, c)| c.region.iou(detection) >= self.config.match_iou);
-        matching.max_by(|(_, a), (_, b)| a.region.iou(detection).total_cmp(&b.region.iou(detection)))
+    /// Gives the detections no track matched (`unmatched`) to the courses
+    /// that match them, best IoU first, as the tracks coasting from their
+    /// last detections would have been matched without a refresh (a
+    /// picture may have drifted off the face now found): the courses of
+    /// refreshed tracks not found here, and `left` ones, of tracks that
+    /// followed a detection off their course ([`off_course`]). A course
+    /// that takes a detection follows it as a track of its own; a refreshed
+    /// track whose course was taken coasts on without it. A left course
+    /// that takes none coasts on as a track.
+    fn take_on_courses(&mut self, detections: &[FaceBox], unmatched: &mut [bool], left: Vec<Track>) {
+        // A track matched here has no course left ([`follow`] ends it).
+        let refreshed = self.tracks.iter().filter_map(|t| Some((Some(t.id), course_track(t)?)));
+        let mut courses: Vec<(Option<u64>, Track)> = refreshed.collect();
+        courses.extend(left.into_iter().map(|course| (None, course)));
+        let regions: Vec<FaceBox> = courses.iter().map(|(_, c)| c.region).collect();
+        let mut taken = vec![false; courses.len()];
+        for (course_index, detection_index) in greedy_matches(&regions, detections, unmatched, &self.config) {
+            unmatched[detection_index] = false;
+            taken[course_index] = true;
+            let (refreshed, course) = &mut courses[course_index];
+            if let Some(track) = self.tracks.iter_mut().find(|t| Some(t.id) == *refreshed) {
+                track.course = None;
+            }
+            follow(course, &detections[detection_index], &self.config);
+        }
+        let kept = courses.into_iter().zip(taken).filter(|((refreshed, _), taken)| *taken || refreshed.is_none());
+        let kept: Vec<Track> = kept.map(|((_, course), _)| course).collect();
+        self.add_tracks(kept);
     }
 
     /// Advances one frame on which the detector did not run: every track
@@ -227,30 +238,36 @@ impl FaceTracker {
             track.frames_since_seen <= keep
         });
     }
+}
 
-    /// (track, detection) pairs, best IoU first, each used once.
-    fn greedy_matches(&self, detections: &[FaceBox]) -> Vec<(usize, usize)> {
-        let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
-        for (t, track) in self.tracks.iter().enumerate() {
-            for (d, detection) in detections.iter().enumerate() {
-                let iou = track.region.iou(detection);
-                if iou >= self.config.match_iou {
-                    candidates.push((iou, t, d));
-                }
+/// (region, detection) pairs of IoU at least `match_iou`, best first, each
+/// region and each detection (of the ones `open`) used once.
+fn greedy_matches(
+    regions: &[FaceBox],
+    detections: &[FaceBox],
+    open: &[bool],
+    config: &TrackerConfig,
+) -> Vec<(usize, usize)> {
+    let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
+    for (r, region) in regions.iter().enumerate() {
+        for (d, detection) in detections.iter().enumerate().filter(|(d, _)| open[*d]) {
+            let iou = region.iou(detection);
+            if iou >= config.match_iou {
+                candidates.push((iou, r, d));
             }
         }
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (mut used_tracks, mut used_detections) = (vec![false; self.tracks.len()], vec![false; detections.len()]);
-        let mut matches = Vec::new();
-        for (_, t, d) in candidates {
-            if !used_tracks[t] && !used_detections[d] {
-                used_tracks[t] = true;
-                used_detections[d] = true;
-                matches.push((t, d));
-            }
-        }
-        matches
     }
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut used_regions, mut used_detections) = (vec![false; regions.len()], vec![false; detections.len()]);
+    let mut matches = Vec::new();
+    for (_, r, d) in candidates {
+        if !used_regions[r] && !used_detections[d] {
+            used_regions[r] = true;
+            used_detections[d] = true;
+            matches.push((r, d));
+        }
+    }
+    matches
 }
 
 /// Moves `track` onto `detection`, updating its velocity and limiting shrink.
@@ -558,7 +575,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refreshed_tracks_course_coasts_and_is_matched_as_the_track_would_have_been_without_the_refresh() {
+    fn a_refreshed_tracks_course_coasts_and_is_left_coasting_by_a_detection_it_would_not_have_matched() {
         let (mut tracker, on_course, track) = refreshed_off_its_course(40.0);
         let course = track.course.expect("kept for 6 frames from frame 2");
         // Frame 6: its course moved 5 px a frame of its own, and with the
@@ -569,7 +586,7 @@ mod tests {
         // coasting as a track of its own, 5 frames from its detection (1
         // not measured), and dropped when the track would have been without
         // the refresh (after frame 8).
-        let tracks = tracker.observe(&[FaceBox { x: track.region.x + 5.0, ..face(0.0, 100.0, 40.0) }], STILL);
+        let tracks = tracker.observe(&[beside_refreshed(&track)], STILL);
         assert_eq!(tracks.len(), 2, "{tracks:?}");
         let coasting = &tracks[1];
         assert_eq!((coasting.id, coasting.frames_since_seen, coasting.unmeasured_since_seen), (1, 5, 1));
@@ -577,22 +594,66 @@ mod tests {
         assert!((coasting.region.x - (course.region.x + 5.0)).abs() < 1e-3, "{coasting:?}");
         assert_eq!(tracker.coast(STILL).len(), 2);
         assert_eq!(tracker.coast(STILL).len(), 1);
-        // A detection on its course, which the refreshed track does not
-        // match: its course takes it, with its velocity, as the track
-        // coasting from its detection would have; the refreshed one coasts.
+    }
+
+    #[test]
+    fn a_detection_on_a_refreshed_tracks_course_is_taken_by_the_course_with_its_velocity() {
+        // The refreshed track does not match it: its course takes it, as
+        // the track coasting from its detection would have; the refreshed
+        // one coasts on, its course ended.
         let (mut tracker, _, track) = refreshed_off_its_course(40.0);
-        let course = track.course.unwrap();
-        let on_course = face(course.region.x + course.velocity.0 + 3.2, 100.0, 40.0);
-        let tracks = tracker.observe(&[on_course], STILL).to_vec();
+        let tracks = tracker.observe(&[on_course_next(&track, 0.0)], STILL).to_vec();
         assert_eq!(tracks.len(), 2, "{tracks:?}");
-        assert_eq!((tracks[0].id, tracks[0].frames_since_seen), (0, 3));
+        assert_eq!((tracks[0].id, tracks[0].frames_since_seen, tracks[0].course), (0, 3, None));
         let taken = &tracks[1];
         assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
         assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
-        // Followed to 10 px off its course, then matched by a detection its
-        // course would have matched too: no other track.
+        // The refreshed track follows another detection beside where its
+        // picture led (onto another face, say): the course it leaves takes
+        // the one on it, as the track would have without the refresh,
+        // rather than a new track opening beside a coasting one.
+        let (mut tracker, _, track) = refreshed_off_its_course(40.0);
+        let tracks = tracker.observe(&[beside_refreshed(&track), on_course_next(&track, 0.0)], STILL);
+        assert_eq!(tracks.len(), 2, "{tracks:?}");
+        assert_eq!((tracks[0].id, tracks[0].frames_since_seen, tracks[0].detections), (0, 0, 3));
+        let taken = &tracks[1];
+        assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
+        assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
+    }
+
+    #[test]
+    fn of_two_detections_on_a_refreshed_tracks_course_the_better_match_is_taken_and_the_other_is_a_new_face() {
+        let (mut tracker, _, track) = refreshed_off_its_course(40.0);
+        let (worse, better) = (on_course_next(&track, 14.0), on_course_next(&track, 0.0));
+        let course = track.course.unwrap();
+        let course_next = FaceBox { x: course.region.x + course.velocity.0, ..course.region };
+        assert!(course_next.iou(&worse) >= 0.2 && course_next.iou(&worse) < course_next.iou(&better));
+        assert!(FaceBox { x: track.region.x + track.velocity.0, ..track.region }.iou(&worse) < 0.2);
+        // The worse match first in the detector's order.
+        let tracks = tracker.observe(&[worse, better], STILL);
+        assert_eq!(tracks.len(), 3, "{tracks:?}");
+        let taken = tracks.iter().find(|t| t.detections == 3).expect("the course took one");
+        let opened = tracks.iter().find(|t| t.detections == 1).expect("the other opened a track");
+        assert!(holds(&taken.region, &better) && holds(&opened.region, &worse), "{tracks:?}");
+    }
+
+    /// Beside where the track of [`refreshed_off_its_course`] coasts to on
+    /// the next frame, off its course.
+    fn beside_refreshed(track: &Track) -> FaceBox {
+        FaceBox { x: track.region.x + 5.0, ..face(0.0, 100.0, 40.0) }
+    }
+
+    /// On the course of the track of [`refreshed_off_its_course`] on the
+    /// next frame, `down` px lower.
+    fn on_course_next(track: &Track, down: f32) -> FaceBox {
+        let course = track.course.expect("refreshed");
+        face(course.region.x + course.velocity.0 + 3.2, 100.0 + down, 40.0)
+    }
+
+    #[test]
+    fn a_refreshed_track_matched_by_a_detection_its_course_would_have_matched_too_leaves_no_other_track() {
+        // Followed to 10 px off its course; halfway between the two on frame 7.
         let (mut tracker, _, track) = refreshed_off_its_course(10.0);
-        // Halfway between the two on frame 7.
         let course = track.course.unwrap();
         let (course, refreshed) = (course.region.x + course.velocity.0, track.region.x + track.velocity.0);
         let on_its_course = face((course + refreshed) / 2.0 + 3.2, track.region.y + 3.2, 40.0);
