@@ -22,8 +22,8 @@
 //! still be kept, a follow may have drifted, so the rest stays as without
 //! the refresh (`Track::course`): the face is searched for only inside that
 //! track's region, its region after a miss also holds that track's, and a
-//! detection no track matched that that track would have taken is taken
-//! by it (then the refreshed track coasts on without a course).
+//! detection no track matched that matches that track's region is taken by
+//! it.
 //!
 //! As in `trace_back.rs`, a match on another face's place is refused, and
 //! only a match narrows the blur, never past the coasting region.

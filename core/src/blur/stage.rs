@@ -195,9 +195,9 @@ pub struct FrameBlur {
     /// The detector ran on this frame (and found `detections`).
     pub detector_ran: bool,
     pub detections: Vec<FaceBox>,
-    /// Faces seen for the first time on this frame (tracks opened on a
-    /// detection; not a refreshed track's course that took one, a face
-    /// seen before).
+    /// Tracks opened on a detection on this frame: faces seen for the first
+    /// time, as far as the tracker can tell (a refreshed track's course that
+    /// takes a detection counts as the face it followed).
     pub new_faces: u32,
     /// The regions obscured; empty when the frame failed closed.
     pub regions: Vec<Ellipse>,

@@ -59,8 +59,9 @@ pub struct Track {
     /// (`coverage::coasting_region`), its picture is searched for only
     /// there, a detection matched to it that the course would not have
     /// matched leaves the course coasting as a track of its own, and a
-    /// detection no track matched that the course matches is taken by the
-    /// course, as a track of its own (`FaceTracker::observe`).
+    /// detection no track matched that the course matches (best first) is
+    /// taken by the course, as a track of its own, which ends this one's
+    /// course (`FaceTracker::observe`).
     pub course: Option<Course>,
 }
 
@@ -70,6 +71,16 @@ pub struct Track {
 pub struct Course {
     pub region: FaceBox,
     pub velocity: (f32, f32),
+}
+
+/// Whose course a course is, in [`FaceTracker::observe`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CourseOf {
+    /// A refreshed track's, not found on this frame: still its course.
+    Refreshed(u64),
+    /// Left by a refreshed track that followed a detection off it
+    /// ([`off_course`]): a track of its own from now on.
+    Left,
 }
 
 impl Track {
@@ -99,7 +110,7 @@ impl FaceTracker {
         let regions: Vec<FaceBox> = self.tracks.iter().map(|t| t.region).collect();
         let mut unmatched: Vec<bool> = vec![true; detections.len()];
         let mut left_courses = Vec::new();
-        for (track_index, detection_index) in greedy_matches(&regions, detections, &unmatched, &self.config) {
+        for (track_index, detection_index) in greedy_matches(&regions, detections, &unmatched, self.config.match_iou) {
             unmatched[detection_index] = false;
             let config = self.config;
             let track = &mut self.tracks[track_index];
@@ -135,22 +146,28 @@ impl FaceTracker {
     /// that takes none coasts on as a track.
     fn take_on_courses(&mut self, detections: &[FaceBox], unmatched: &mut [bool], left: Vec<Track>) {
         // A track matched here has no course left ([`follow`] ends it).
-        let refreshed = self.tracks.iter().filter_map(|t| Some((Some(t.id), course_track(t)?)));
-        let mut courses: Vec<(Option<u64>, Track)> = refreshed.collect();
-        courses.extend(left.into_iter().map(|course| (None, course)));
+        let refreshed = self.tracks.iter().filter_map(|t| Some((CourseOf::Refreshed(t.id), course_track(t)?)));
+        let mut courses: Vec<(CourseOf, Track)> = refreshed.collect();
+        courses.extend(left.into_iter().map(|course| (CourseOf::Left, course)));
         let regions: Vec<FaceBox> = courses.iter().map(|(_, c)| c.region).collect();
         let mut taken = vec![false; courses.len()];
-        for (course_index, detection_index) in greedy_matches(&regions, detections, unmatched, &self.config) {
+        for (course_index, detection_index) in greedy_matches(&regions, detections, unmatched, self.config.match_iou) {
             unmatched[detection_index] = false;
             taken[course_index] = true;
-            let (refreshed, course) = &mut courses[course_index];
-            if let Some(track) = self.tracks.iter_mut().find(|t| Some(t.id) == *refreshed) {
-                track.course = None;
+            let (of, course) = &mut courses[course_index];
+            if let CourseOf::Refreshed(id) = *of {
+                if let Some(track) = self.tracks.iter_mut().find(|t| t.id == id) {
+                    track.course = None;
+                }
             }
             follow(course, &detections[detection_index], &self.config);
         }
-        let kept = courses.into_iter().zip(taken).filter(|((refreshed, _), taken)| *taken || refreshed.is_none());
-        let kept: Vec<Track> = kept.map(|((_, course), _)| course).collect();
+        let mut kept = Vec::new();
+        for ((of, course), taken) in courses.into_iter().zip(taken) {
+            if taken || of == CourseOf::Left {
+                kept.push(course);
+            }
+        }
         self.add_tracks(kept);
     }
 
@@ -242,17 +259,13 @@ impl FaceTracker {
 
 /// (region, detection) pairs of IoU at least `match_iou`, best first, each
 /// region and each detection (of the ones `open`) used once.
-fn greedy_matches(
-    regions: &[FaceBox],
-    detections: &[FaceBox],
-    open: &[bool],
-    config: &TrackerConfig,
-) -> Vec<(usize, usize)> {
+fn greedy_matches(regions: &[FaceBox], detections: &[FaceBox], open: &[bool], match_iou: f32) -> Vec<(usize, usize)> {
+    debug_assert_eq!(open.len(), detections.len());
     let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
     for (r, region) in regions.iter().enumerate() {
         for (d, detection) in detections.iter().enumerate().filter(|(d, _)| open[*d]) {
             let iou = region.iou(detection);
-            if iou >= config.match_iou {
+            if iou >= match_iou {
                 candidates.push((iou, r, d));
             }
         }
@@ -602,18 +615,27 @@ mod tests {
         // the track coasting from its detection would have; the refreshed
         // one coasts on, its course ended.
         let (mut tracker, _, track) = refreshed_off_its_course(40.0);
-        let tracks = tracker.observe(&[on_course_next(&track, 0.0)], STILL).to_vec();
+        let on_course = on_course_next(&track, 0.0);
+        assert!(refreshed_next(&track).iou(&on_course) < 0.2, "the refreshed track must not match it");
+        let tracks = tracker.observe(&[on_course], STILL).to_vec();
         assert_eq!(tracks.len(), 2, "{tracks:?}");
         assert_eq!((tracks[0].id, tracks[0].frames_since_seen, tracks[0].course), (0, 3, None));
         let taken = &tracks[1];
         assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
         assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
-        // The refreshed track follows another detection beside where its
-        // picture led (onto another face, say): the course it leaves takes
-        // the one on it, as the track would have without the refresh,
-        // rather than a new track opening beside a coasting one.
+    }
+
+    #[test]
+    fn a_course_left_by_a_refreshed_track_that_followed_another_detection_takes_the_detection_on_it() {
+        // The refreshed track follows a detection beside where its picture
+        // led (onto another face, say): the course it leaves takes the one
+        // on it, as the track would have without the refresh, rather than a
+        // new track opening beside a coasting one.
         let (mut tracker, _, track) = refreshed_off_its_course(40.0);
-        let tracks = tracker.observe(&[beside_refreshed(&track), on_course_next(&track, 0.0)], STILL);
+        let (beside, on_course) = (beside_refreshed(&track), on_course_next(&track, 0.0));
+        assert!(course_next(&track).iou(&beside) < 0.2, "its course must not match the one beside");
+        assert!(refreshed_next(&track).iou(&on_course) < 0.2, "the refreshed track must not match the one on it");
+        let tracks = tracker.observe(&[beside, on_course], STILL);
         assert_eq!(tracks.len(), 2, "{tracks:?}");
         assert_eq!((tracks[0].id, tracks[0].frames_since_seen, tracks[0].detections), (0, 0, 3));
         let taken = &tracks[1];
@@ -622,19 +644,58 @@ mod tests {
     }
 
     #[test]
+    fn a_refreshed_tracks_course_takes_no_detection_another_track_matched_and_adds_no_track_untaken() {
+        // Another face, standing still, seen with it on frames 0 and 2,
+        // whose place on frame 7 the course overlaps.
+        let (mut tracker, _, track) = refreshed_off_its_course(40.0);
+        let other_next = FaceBox { y: 125.0, ..on_course_next(&track, 0.0) };
+        let mut with_other = FaceTracker::new(TrackerConfig { keep_alive_frames: 6, ..TrackerConfig::default() });
+        let other = FaceBox { x: other_next.x - 9.0, ..other_next };
+        with_other.observe(&[face(0.0, 100.0, 40.0), other], STILL);
+        with_other.coast(STILL);
+        with_other.observe(&[face(10.0, 100.0, 40.0), other], STILL);
+        with_other.coast(Some((3.0, 0.0)));
+        with_other.coast(Some((3.0, 0.0)));
+        let on_course = with_other.tracks()[0].region;
+        assert!(with_other.refresh(0, &FaceBox { x: on_course.x + 40.0, ..on_course }));
+        with_other.coast(Some((3.0, 0.0)));
+        let tracks = with_other.coast(None);
+        assert_eq!((tracks[0].course, tracks.len()), (track.course, 2), "as without the other face");
+        assert!(course_next(&track).iou(&other_next) >= 0.2, "the course must overlap the other face");
+        let tracks = with_other.observe(&[other_next], STILL);
+        assert_eq!(tracks.len(), 2, "{tracks:?}");
+        assert_eq!((tracks[1].id, tracks[1].frames_since_seen, tracks[1].detections), (1, 0, 3));
+        assert_eq!((tracks[0].frames_since_seen, tracks[0].course.is_some()), (3, true), "{tracks:?}");
+        // No detection: the course stays the refreshed track's.
+        let tracks = tracker.observe(&[], STILL);
+        assert_eq!((tracks.len(), tracks[0].course.is_some()), (1, true), "{tracks:?}");
+    }
+
+    #[test]
     fn of_two_detections_on_a_refreshed_tracks_course_the_better_match_is_taken_and_the_other_is_a_new_face() {
         let (mut tracker, _, track) = refreshed_off_its_course(40.0);
         let (worse, better) = (on_course_next(&track, 14.0), on_course_next(&track, 0.0));
-        let course = track.course.unwrap();
-        let course_next = FaceBox { x: course.region.x + course.velocity.0, ..course.region };
-        assert!(course_next.iou(&worse) >= 0.2 && course_next.iou(&worse) < course_next.iou(&better));
-        assert!(FaceBox { x: track.region.x + track.velocity.0, ..track.region }.iou(&worse) < 0.2);
+        let course = course_next(&track);
+        assert!(course.iou(&worse) >= 0.2 && course.iou(&worse) < course.iou(&better));
+        let refreshed = refreshed_next(&track);
+        assert!(refreshed.iou(&worse) < 0.2 && refreshed.iou(&better) < 0.2, "the refreshed track must match neither");
         // The worse match first in the detector's order.
         let tracks = tracker.observe(&[worse, better], STILL);
         assert_eq!(tracks.len(), 3, "{tracks:?}");
         let taken = tracks.iter().find(|t| t.detections == 3).expect("the course took one");
         let opened = tracks.iter().find(|t| t.detections == 1).expect("the other opened a track");
         assert!(holds(&taken.region, &better) && holds(&opened.region, &worse), "{tracks:?}");
+    }
+
+    /// The region of the track of [`refreshed_off_its_course`] on the next
+    /// frame (the picture still), and its course's.
+    fn refreshed_next(track: &Track) -> FaceBox {
+        FaceBox { x: track.region.x + track.velocity.0, ..track.region }
+    }
+
+    fn course_next(track: &Track) -> FaceBox {
+        let course = track.course.expect("refreshed");
+        FaceBox { x: course.region.x + course.velocity.0, ..course.region }
     }
 
     /// Beside where the track of [`refreshed_off_its_course`] coasts to on
