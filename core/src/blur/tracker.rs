@@ -574,10 +574,17 @@ mod tests {
     /// coasting to frame 6 (keep-alive: 6 frames). Its course on frame 4,
     /// and the track on frame 6.
     fn refreshed_off_its_course(off: f32) -> (FaceTracker, FaceBox, Track) {
+        refreshed_off_its_course_beside(off, None)
+    }
+
+    /// [`refreshed_off_its_course`], with `other` face standing still
+    /// beside it (track 1), seen on frames 0 and 2 too.
+    fn refreshed_off_its_course_beside(off: f32, other: Option<FaceBox>) -> (FaceTracker, FaceBox, Track) {
         let mut tracker = FaceTracker::new(TrackerConfig { keep_alive_frames: 6, ..TrackerConfig::default() });
-        tracker.observe(&[face(0.0, 100.0, 40.0)], STILL);
+        let seen = |x: f32| [Some(face(x, 100.0, 40.0)), other].into_iter().flatten().collect::<Vec<_>>();
+        tracker.observe(&seen(0.0), STILL);
         tracker.coast(STILL);
-        tracker.observe(&[face(10.0, 100.0, 40.0)], STILL);
+        tracker.observe(&seen(10.0), STILL);
         tracker.coast(Some((3.0, 0.0)));
         tracker.coast(Some((3.0, 0.0)));
         let on_course = tracker.tracks()[0].region;
@@ -649,18 +656,10 @@ mod tests {
         // whose place on frame 7 the course overlaps.
         let (mut tracker, _, track) = refreshed_off_its_course(40.0);
         let other_next = FaceBox { y: 125.0, ..on_course_next(&track, 0.0) };
-        let mut with_other = FaceTracker::new(TrackerConfig { keep_alive_frames: 6, ..TrackerConfig::default() });
+        // Carried 9 px by the camera since frame 2.
         let other = FaceBox { x: other_next.x - 9.0, ..other_next };
-        with_other.observe(&[face(0.0, 100.0, 40.0), other], STILL);
-        with_other.coast(STILL);
-        with_other.observe(&[face(10.0, 100.0, 40.0), other], STILL);
-        with_other.coast(Some((3.0, 0.0)));
-        with_other.coast(Some((3.0, 0.0)));
-        let on_course = with_other.tracks()[0].region;
-        assert!(with_other.refresh(0, &FaceBox { x: on_course.x + 40.0, ..on_course }));
-        with_other.coast(Some((3.0, 0.0)));
-        let tracks = with_other.coast(None);
-        assert_eq!((tracks[0].course, tracks.len()), (track.course, 2), "as without the other face");
+        let (mut with_other, _, beside) = refreshed_off_its_course_beside(40.0, Some(other));
+        assert_eq!((beside.course, with_other.tracks().len()), (track.course, 2), "as without the other face");
         assert!(course_next(&track).iou(&other_next) >= 0.2, "the course must overlap the other face");
         let tracks = with_other.observe(&[other_next], STILL);
         assert_eq!(tracks.len(), 2, "{tracks:?}");
