@@ -55,7 +55,7 @@ pub(crate) fn decode(priors: &[Prior], loc: &[f32], conf: &[f32], threshold: f32
             let cy = prior.cy + delta[1] * CENTRE_VARIANCE * prior.size;
             let width = prior.size * (delta[2] * SIZE_VARIANCE).exp();
             let height = prior.size * (delta[3] * SIZE_VARIANCE).exp();
-            FaceBox { x: cx - width / 2.0, y: cy - height / 2.0, width, height, score: scores[1] }
+            FaceBox::around((cx, cy), (width, height), scores[1])
         })
         .collect()
 }
