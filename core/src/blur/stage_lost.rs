@@ -61,20 +61,11 @@ impl<T> BlurStage<T> {
             .map(|tracks| tracks.iter().map(|t| (t.id, coasting_region(t, &self.config))).collect())
             .collect();
         let is_lost = |id: u64| on_detection_frame.iter().any(|(lost, _)| *lost == id);
-        let mut bounds: Vec<Vec<(u64, FaceBox)>> = places
-            .iter()
-            .zip(coasted)
-            .map(|(frame, tracks)| {
-                let lost = frame.iter().filter(|(id, _)| is_lost(*id));
-                lost.map(|&(id, region)| (id, search_bound(tracks, id, region, &self.config))).collect()
-            })
-            .collect();
-        bounds.push(
-            on_detection_frame
-                .iter()
-                .map(|&(id, region)| (id, search_bound(&after, id, region, &self.config)))
-                .collect(),
-        );
+        let tracks = (coasted, after.as_slice());
+        let lost_on = |frame: &Vec<(u64, FaceBox)>| frame.iter().copied().filter(|(id, _)| is_lost(*id)).collect();
+        let mut bounds: Vec<Vec<(u64, FaceBox)>> =
+            places.iter().enumerate().map(|(i, frame)| self.search_bounds_on(tracks, i, lost_on(frame))).collect();
+        bounds.push(self.search_bounds_on(tracks, coasted.len(), on_detection_frame.clone()));
         let matched = after.iter().filter(|t| t.frames_since_seen == 0 && !opened(t)).map(detected);
         places.push(on_detection_frame.iter().copied().chain(matched).collect());
         let pairs = {
@@ -128,13 +119,10 @@ impl<T> BlurStage<T> {
         let entries = |index: usize, at: &[usize]| -> Vec<(u64, FaceBox)> {
             at.iter().filter_map(|&j| regions.get(index)?.get(j).copied()).collect()
         };
-        let bound_on = |index: usize, (id, region): (u64, FaceBox)| {
-            (id, search_bound(coasted.get(index).map_or(after, Vec::as_slice), id, region, &self.config))
-        };
         let bounds: Vec<Vec<(u64, FaceBox)>> = lost_at
             .iter()
             .enumerate()
-            .map(|(i, at)| entries(i, at).into_iter().map(|entry| bound_on(i, entry)).collect())
+            .map(|(i, at)| self.search_bounds_on((coasted, after), i, entries(i, at)))
             .collect();
         let (found, carried) = {
             let Some(frames) = self.held_frames(motions) else { return };
@@ -150,6 +138,21 @@ impl<T> BlurStage<T> {
         }
         self.keep_followed(&carried);
         self.sightings = carried;
+    }
+
+    /// Where the lost faces are searched for by their pictures on buffered
+    /// frame `index`, from their coasting regions there (`lost`): a
+    /// refreshed track's course's region instead (`coverage::search_bound`).
+    /// The tracks there are `coasted[index]` on a held frame, `after` on the
+    /// detection frame.
+    fn search_bounds_on(
+        &self,
+        (coasted, after): (&[Vec<Track>], &[Track]),
+        index: usize,
+        lost: Vec<(u64, FaceBox)>,
+    ) -> Vec<(u64, FaceBox)> {
+        let tracks = coasted.get(index).map_or(after, Vec::as_slice);
+        lost.into_iter().map(|(id, region)| (id, search_bound(tracks, id, region, &self.config))).collect()
     }
 
     /// A face followed to the detection frame on every frame (`carried`) is
