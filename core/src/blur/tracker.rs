@@ -627,9 +627,7 @@ mod tests {
         let tracks = tracker.observe(&[on_course], STILL).to_vec();
         assert_eq!(tracks.len(), 2, "{tracks:?}");
         assert_eq!((tracks[0].id, tracks[0].frames_since_seen, tracks[0].course), (0, 3, None));
-        let taken = &tracks[1];
-        assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
-        assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
+        taken_by_the_course(&tracks[1]);
     }
 
     #[test]
@@ -645,9 +643,7 @@ mod tests {
         let tracks = tracker.observe(&[beside, on_course], STILL);
         assert_eq!(tracks.len(), 2, "{tracks:?}");
         assert_eq!((tracks[0].id, tracks[0].frames_since_seen, tracks[0].detections), (0, 0, 3));
-        let taken = &tracks[1];
-        assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
-        assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
+        taken_by_the_course(&tracks[1]);
     }
 
     #[test]
@@ -695,6 +691,14 @@ mod tests {
     fn course_next(track: &Track) -> FaceBox {
         let course = track.course.expect("refreshed");
         FaceBox { x: course.region.x + course.velocity.0, ..course.region }
+    }
+
+    /// `taken` is the course of the track of [`refreshed_off_its_course`]
+    /// (its next id), following a detection on this frame as that track
+    /// coasting from its detection would have: its third, at its velocity.
+    fn taken_by_the_course(taken: &Track) {
+        assert_eq!((taken.id, taken.frames_since_seen, taken.detections), (1, 0, 3));
+        assert!((taken.velocity.0 - 5.0).abs() < 1e-3, "{taken:?}");
     }
 
     /// Beside where the track of [`refreshed_off_its_course`] coasts to on
